@@ -1,0 +1,3 @@
+from notification_actions.cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""The Faust app: topics, tables and agents wired together.
+
+``build(settings)`` returns a :class:`Service` holding the app and every stage,
+so tests and tools can reach the parts without module-level globals.
+Agent concurrency is 1 everywhere (see ``streams/inflight.py`` for why).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import faust
+
+from notification_actions import registrations  # noqa: F401  (registers every service)
+from notification_actions.registry import REGISTRY, Registry
+from notification_actions.settings import Settings
+from notification_actions.streams.config import ConfigStage
+from notification_actions.streams.dispatch import DispatchStage
+from notification_actions.streams.matching import MatchingStage
+from notification_actions.streams.rejects import Rejecter
+from notification_actions.streams.topics import event_topics
+from notification_actions.tables.actions import ActionsTable
+from notification_actions.tables.dedup import DedupTable
+from notification_actions.tables.records import DirectoryTable, IntegrationsTable
+from notification_actions.tables.throttle import ThrottleTable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Service", "build"]
+
+
+@dataclass
+class Service:
+    settings: Settings
+    app: faust.App
+    actions: ActionsTable
+    integrations: IntegrationsTable
+    directory: DirectoryTable
+    config: ConfigStage
+    matching: MatchingStage
+    dispatch: DispatchStage
+
+    def ready(self) -> bool:
+        """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
+        app = self.app
+        try:
+            recovered = app.tables.recovery.completed.is_set()
+            assigned = bool(app.consumer.assignment())
+        except Exception:
+            return False
+        return recovered and assigned and not app.rebalancing
+
+
+def _raw_topic(app: faust.App, *names: str, internal: bool = False, partitions: int | None = None) -> faust.TopicT:
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=internal,
+        partitions=partitions,
+    )
+
+
+def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+        autodiscover=False,
+        broker_commit_interval=1.0,
+    )
+    triggers = event_topics(settings)
+    events = _raw_topic(app, *triggers)
+    deliveries = _raw_topic(app, settings.deliveries_topic)
+    outcomes = _raw_topic(app, settings.outcomes_topic)
+
+    actions = ActionsTable(app)
+    integrations = IntegrationsTable(app)
+    directory = DirectoryTable(app)
+    throttle = ThrottleTable(app, partitions=settings.topic_partitions)
+    dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
+
+    config = ConfigStage(
+        settings, registry, actions, integrations, directory,
+        Rejecter(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
+    )
+    matching = MatchingStage(
+        settings, triggers, actions.index, throttle, deliveries,
+        Rejecter(_raw_topic(app, settings.events_dlq_topic), kind="event"),
+    )
+    dispatch = DispatchStage(
+        settings, registry, integrations, directory, dedup, outcomes,
+        _raw_topic(app, settings.deliveries_dlq_topic),
+    )
+
+    app.agent(_raw_topic(app, settings.config_topic), name="config-actions")(config.actions_agent)
+    app.agent(_raw_topic(app, settings.integrations_topic), name="config-integrations")(config.integrations_agent)
+    app.agent(_raw_topic(app, settings.directory_topic), name="config-directory")(config.directory_agent)
+    app.agent(events, name="match")(matching.agent)
+    app.agent(deliveries, name="dispatch")(dispatch.agent)
+
+    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch)
+    from notification_actions.web import install_views
+
+    install_views(service)
+    return service

@@ -1,0 +1,61 @@
+"""Small aiokafka helpers for the command line: publish records, read a compacted topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from notification_actions.settings import Settings
+
+__all__ = ["publish", "read_compacted"]
+
+
+async def publish(settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
+    """Send ``(key, value)`` records with acks=all; return how many were acknowledged."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_hosts(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=key, value=value) for key, value in records]
+        for fut in futures:
+            await fut
+        return len(futures)
+    finally:
+        await producer.stop()
+
+
+async def read_compacted(settings: Settings, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
+    """Read ``topic`` from the start to its current end; the last value per key wins, tombstones delete."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()  # topic may be new to this client
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        state: dict[bytes, bytes] = {}
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=int(timeout * 1000))
+            if not batch:
+                raise TimeoutError(f"reading {topic} took longer than {timeout:.0f}s")
+            for tp, messages in batch.items():
+                for msg in messages:
+                    if msg.value is None:
+                        state.pop(msg.key, None)
+                    else:
+                        state[msg.key] = msg.value
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+        return state
+    finally:
+        await consumer.stop()

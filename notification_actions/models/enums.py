@@ -1,0 +1,137 @@
+"""The three enums of a notification action, with Sentry's values, and their pydantic types.
+
+A message may carry a member as its slug (``"audit-log"``), its integer
+(``0``), a numeric string (``"0"``) or its name (``"AUDIT_LOG"``); models
+always dump the slug. New triggers, services and targets are added by
+extending these enums (and, for triggers, ``SLUGS`` follows the name).
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+__all__ = [
+    "ActionService",
+    "ActionTarget",
+    "ActionTrigger",
+    "Service",
+    "Target",
+    "Trigger",
+]
+
+
+class _SlugEnum(IntEnum):
+    """An ``IntEnum`` whose members also have a ``slug``, and a forgiving ``parse``."""
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def slugs(cls) -> list[str]:
+        """The valid slugs, in value order."""
+        return [m.slug for m in cls]
+
+    @classmethod
+    def parse(cls, value: Any) -> Any:
+        """Return the member for a member, an int, a slug, a numeric string or a name.
+
+        Raises ``ValueError`` naming the value and listing the valid slugs.
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Enum) or isinstance(value, bool):
+            # Another enum's member is an int too, but ActionService.SLACK is no trigger.
+            raise ValueError(cls._unknown(value))
+        if isinstance(value, int):
+            try:
+                return cls(value)
+            except ValueError:
+                raise ValueError(cls._unknown(value)) from None
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lstrip("-").isdigit():
+                return cls.parse(int(text))
+            folded = text.lower()
+            for member in cls:
+                if folded in (member.slug, member.name.lower()):
+                    return member
+        raise ValueError(cls._unknown(value))
+
+    @classmethod
+    def _unknown(cls, value: Any) -> str:
+        kind = _KINDS.get(cls, cls.__name__)
+        shown = repr(value) if not isinstance(value, Enum) else f"{type(value).__name__}.{value.name}"
+        valid = ", ".join(f"{m.slug!r} ({m.value})" for m in cls)
+        return f"{shown} is not a valid {kind}; expected one of {valid}"
+
+
+class ActionTrigger(_SlugEnum):
+    """What happened in the product: the source of a notification."""
+
+    AUDIT_LOG = 0
+    USER_FEEDBACK = 1
+    RELEASE_CREATED = 2
+    QUOTA = 3
+    BILLING = 4
+    ISSUE_ALERT = 5
+    SPIKE_PROTECTION = 100
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+class ActionService(_SlugEnum):
+    """The delivery mechanism: where the notification goes."""
+
+    EMAIL = 0
+    PAGERDUTY = 1
+    SLACK = 2
+    MSTEAMS = 3
+    SENTRY_APP = 4
+    SENTRY_NOTIFICATION = 5
+    OPSGENIE = 6
+    DISCORD = 7
+    JIRA = 8
+    GITHUB = 9
+    WEBHOOK = 10
+
+
+class ActionTarget(_SlugEnum):
+    """The kind of recipient: specific to the integration, a user, a team or a Sentry app."""
+
+    SPECIFIC = 0
+    USER = 1
+    TEAM = 2
+    SENTRY_APP = 3
+
+
+# What each enum is called in error messages.
+_KINDS: dict[type, str] = {ActionTrigger: "trigger", ActionService: "service", ActionTarget: "target"}
+
+
+def _annotated(enum_cls: type[_SlugEnum]) -> Any:
+    schema = {
+        "anyOf": [
+            {"type": "string", "enum": enum_cls.slugs()},
+            {"type": "integer", "enum": [m.value for m in enum_cls]},
+        ]
+    }
+    return Annotated[
+        enum_cls,
+        BeforeValidator(enum_cls.parse),
+        PlainSerializer(lambda m: m.slug, return_type=str),
+        WithJsonSchema(schema),
+    ]
+
+
+Trigger = _annotated(ActionTrigger)
+"""An ``ActionTrigger`` field: accepts slug, int or name; dumps the slug."""
+Service = _annotated(ActionService)
+"""An ``ActionService`` field: accepts slug, int or name; dumps the slug."""
+Target = _annotated(ActionTarget)
+"""An ``ActionTarget`` field: accepts slug, int or name; dumps the slug."""

@@ -1,0 +1,135 @@
+"""The event envelope producers publish on ``events.<trigger-slug>``, and its decoder.
+
+``decode_event`` is the one door into the pipeline: it turns a Kafka value
+into an :class:`Event` or raises ``errors.InvalidEvent`` with one
+``Problem`` per thing wrong, each naming its field (``organization_id``,
+``data.status``); the record then goes to the events DLQ untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from notification_actions.errors import InvalidEvent
+from notification_actions.models.enums import ActionTrigger, Trigger
+from notification_actions.models.triggers import TRIGGER_DATA_MODELS, TriggerData
+from notification_actions.models.validation import json_type, problems_from
+
+__all__ = ["Event", "decode_event", "example_event"]
+
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class Event(BaseModel):
+    """One product event: what happened (``trigger``, ``data``), where, and when.
+
+    ``id`` is unique per event and is the basis of de-duplication. After
+    ``decode_event`` the ``trigger`` is always set and ``data`` has been
+    validated by the trigger's data model.
+
+    Example::
+
+        {"id": "3f1c9a", "trigger": "audit-log", "organization_id": 1, "project_id": 10,
+         "occurred_at": "2026-11-26T20:00:00Z",
+         "data": {"event": "member.invite", "actor": "jane@acme.io"}}
+    """
+
+    model_config = ConfigDict(extra="forbid", loc_by_alias=False)
+
+    id: EventId
+    trigger: Trigger | None = None
+    organization_id: int
+    project_id: int | None = None
+    occurred_at: AwareDatetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The envelope as a JSON-able dict (slugs, ISO datetimes), for conditions and templates."""
+        return self.model_dump(mode="json")
+
+    def typed_data(self) -> TriggerData:
+        """``data`` as the trigger's data model (attribute access for registrations)."""
+        if self.trigger is None:
+            raise InvalidEvent("event has no trigger", field="trigger")
+        try:
+            return TRIGGER_DATA_MODELS[self.trigger].model_validate(self.data)
+        except ValidationError as exc:
+            raise InvalidEvent(problems_from(exc, prefix="data")) from None
+
+
+def decode_event(
+    raw: bytes | bytearray | memoryview | str | None,
+    *,
+    topic_trigger: ActionTrigger | None,
+    max_bytes: int,
+) -> Event:
+    """Decode one Kafka value into a validated :class:`Event`.
+
+    The steps, each ending in ``InvalidEvent`` when it fails:
+
+    1. the value is present and at most ``max_bytes`` long;
+    2. it is JSON (decoded once, with orjson) and a JSON object;
+    3. the envelope validates (paths like ``organization_id``, ``occurred_at``);
+    4. ``trigger`` agrees with the topic's, or is filled from it when absent;
+    5. ``data`` validates against the trigger's model (paths ``data.<field>``)
+       and is replaced by that model's JSON dump, extra fields included.
+    """
+    if raw is None or len(raw) == 0:
+        raise InvalidEvent("empty value: expected a JSON event envelope")
+    if len(raw) > max_bytes:
+        raise InvalidEvent(f"value is {len(raw)} bytes, limit is {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent(f"expected a JSON object, got {json_type(obj)}")
+
+    try:
+        event = Event.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidEvent(problems_from(exc)) from None
+
+    expected = ActionTrigger.parse(topic_trigger) if topic_trigger is not None else None
+    trigger = event.trigger
+    if trigger is None:
+        if expected is None:
+            raise InvalidEvent("field required: the topic does not imply a trigger", field="trigger")
+        trigger = expected
+    elif expected is not None and trigger is not expected:
+        raise InvalidEvent(
+            f"trigger {trigger.slug!r} does not match topic trigger {expected.slug!r}", field="trigger"
+        )
+
+    try:
+        data = TRIGGER_DATA_MODELS[trigger].model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(problems_from(exc, prefix="data")) from None
+    return event.model_copy(update={"trigger": trigger, "data": data.model_dump(mode="json")})
+
+
+def example_event(
+    trigger: ActionTrigger | int | str,
+    *,
+    organization_id: int = 1,
+    project_id: int | None = 10,
+) -> Event:
+    """A valid sample event for ``trigger`` (its data model's ``example``), with a fresh id.
+
+    Used by ``test-fire``; the id is new each call so de-duplication never swallows it.
+    """
+    member = ActionTrigger.parse(trigger)
+    envelope = {
+        "id": f"example-{member.slug}-{uuid.uuid4().hex[:12]}",
+        "trigger": member.slug,
+        "organization_id": organization_id,
+        "project_id": project_id,
+        "occurred_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "data": TRIGGER_DATA_MODELS[member].example,
+    }
+    return decode_event(orjson.dumps(envelope), topic_trigger=member, max_bytes=1 << 20)

@@ -1,0 +1,128 @@
+"""Validation helpers: pydantic errors as ``errors.Problem`` lists, record parsing, shared field types.
+
+``problems_from`` is the one place where a ``pydantic.ValidationError``
+becomes what a user sees: a dotted field path (``conditions.0.op``) in the
+snake_case names of the contract, and a message. The raw pydantic error is
+never re-raised: its text includes input values, and input values may be
+credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, EmailStr, TypeAdapter, ValidationError
+
+from notification_actions.errors import InvalidAction, Problem
+
+__all__ = ["EmailAddress", "HttpUrlStr", "StrId", "parse_record", "problems_from"]
+
+M = TypeVar("M", bound=BaseModel)
+
+# Pydantic prefixes messages of errors raised inside validators; the prefix says nothing to a user.
+_MSG_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def problems_from(exc: ValidationError, prefix: str = "") -> list[Problem]:
+    """Translate a pydantic ``ValidationError`` into ``Problem(field, message)`` items.
+
+    ``field`` is the dotted location (list indexes included) under ``prefix``;
+    models here set ``loc_by_alias=False`` so a camelCase input is reported
+    under its snake_case field name.
+    """
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        path = ".".join(str(part) for part in err["loc"])
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        problems.append(Problem(path, _message(err)))
+    return problems
+
+
+def _message(err: Any) -> str:
+    msg = err["msg"]
+    for start in _MSG_PREFIXES:
+        if msg.startswith(start):
+            msg = msg[len(start) :]
+    if err["type"] == "extra_forbidden":
+        return "unknown field (extra inputs are not permitted)"
+    if err["type"] == "missing":
+        return "field required"
+    return msg
+
+
+def parse_record(
+    model_cls: type[M],
+    raw: bytes | bytearray | memoryview | str | dict[str, Any] | None,
+    *,
+    error_cls: type[InvalidAction] | Any = InvalidAction,
+) -> M:
+    """Decode ``raw`` (JSON bytes/str, or an already decoded dict) into ``model_cls``.
+
+    Raises ``error_cls`` (``InvalidAction`` unless told) with one ``Problem``
+    per error; pydantic's own error is never raised or chained.
+    """
+    if raw is None:
+        raise error_cls("empty value (null)")
+    if isinstance(raw, (bytes, bytearray, memoryview, str)):
+        if len(raw) == 0:
+            raise error_cls("empty value (zero bytes)")
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise error_cls(f"not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise error_cls(f"expected a JSON object, got {json_type(raw)}")
+    try:
+        return model_cls.model_validate(raw)
+    except ValidationError as exc:
+        raise error_cls(problems_from(exc)) from None
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def _coerce_id(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+StrId = Annotated[str, BeforeValidator(_coerce_id), AfterValidator(_non_empty)]
+"""An identifier: a non-empty string; integers are accepted and turned into strings."""
+
+EmailAddress = EmailStr
+"""An email address, checked by ``email-validator`` (syntax only, no DNS); stored normalised."""
+
+_URL = TypeAdapter(AnyHttpUrl)
+
+
+def _http_url(value: str) -> str:
+    try:
+        _URL.validate_python(value)
+    except ValidationError:
+        raise ValueError("not a valid http(s) URL") from None
+    return value
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+"""An ``http://`` or ``https://`` URL, kept as the string given (no normalisation)."""

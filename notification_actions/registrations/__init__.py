@@ -1,0 +1,10 @@
+"""The registrations: one module per service, each registering with the seed's decorator.
+
+Every module is imported here by hand, so this list is the whole list: a new
+service's module is added below, and nothing scans this folder for plugins.
+Shared pieces (``http``, ``signing``, ``ssrf``, ``text``) register nothing.
+"""
+
+from . import webhook
+
+__all__ = ["webhook"]

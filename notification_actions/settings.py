@@ -1,0 +1,100 @@
+"""All settings, from ``NOTIFICATION_ACTIONS_*`` environment variables (or a ``.env`` file).
+
+One typed model; the README's settings table lists every field with its default,
+and a test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_BROKER", "Settings"]
+
+DEFAULT_BROKER = "kafka://127.0.0.1:9092"
+
+
+class Settings(BaseSettings):
+    """The service's settings. Field ``x`` is read from ``NOTIFICATION_ACTIONS_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFICATION_ACTIONS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- Kafka and Faust -------------------------------------------------
+    broker: str = Field(DEFAULT_BROKER, description="Kafka bootstrap URL(s), `kafka://host:port[;host:port]`.")
+    app_id: str = Field("notification-actions", description="Faust app id: consumer group and changelog prefix.")
+    store: str = Field("rocksdb://", description="Table store: `rocksdb://` or `memory://`.")
+    data_dir: Path = Field(Path("var"), description="Where the worker keeps its RocksDB tables.")
+    topic_partitions: int = Field(8, ge=1, description="Partitions of topics the service creates.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replication factor of topics the service creates.")
+    embedded_broker: bool = Field(
+        True,
+        description="`worker` starts a local broker when `BROKER` is unset and nothing answers at the default.",
+    )
+    kafka_version: str = Field("4.1.1", description="Apache Kafka version the local broker runs.")
+    kafka_home: Path = Field(
+        Path.home() / ".cache" / "notification-actions",
+        description="Cache of Kafka jars and the local broker's data.",
+    )
+
+    # --- topics ------------------------------------------------------------
+    events_topic_prefix: str = Field("events.", description="Event topics are `<prefix><trigger-slug>`.")
+    config_topic: str = Field("notification-actions.config", description="Compacted topic of action definitions (key = action id, null = delete).")
+    integrations_topic: str = Field("notification-actions.integrations", description="Compacted topic of integration records (credentials).")
+    directory_topic: str = Field("notification-actions.directory", description="Compacted topic of organization members and teams.")
+    config_rejected_topic: str = Field("notification-actions.config.rejected", description="Refused config records with a reason per field.")
+    events_dlq_topic: str = Field("notification-actions.events.dlq", description="Undecodable or invalid events, untouched; reason in headers.")
+    deliveries_topic: str = Field("notification-actions.deliveries", description="One delivery per (event, action); keyed by target.")
+    deliveries_dlq_topic: str = Field("notification-actions.deliveries.dlq", description="Deliveries that will not be retried again.")
+    outcomes_topic: str = Field("notification-actions.outcomes", description="One record per fire attempt.")
+
+    # --- pipeline ----------------------------------------------------------
+    max_in_flight: int = Field(32, ge=1, description="Deliveries fired concurrently per worker.")
+    dedup_ttl_seconds: float = Field(86400.0, gt=0, description="How long a delivered dedup key is remembered.")
+    max_event_bytes: int = Field(1_000_000, ge=1, description="Larger events go to the events DLQ.")
+    http_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one request to a service.")
+
+    # --- HTTP API ----------------------------------------------------------
+    web_host: str = Field("127.0.0.1", description="Interface the worker's web server binds.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for the HTTP API (health/metrics are open).")
+
+    # --- logging -----------------------------------------------------------
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: str = Field("text", description="`text` or `json` (one object per line).")
+
+    # --- external services -------------------------------------------------
+    slack_api_url: str = Field("https://slack.com/api", description="Slack Web API base URL.")
+    pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint.")
+    opsgenie_api_url: str = Field("https://api.opsgenie.com", description="Opsgenie API base URL (EU: https://api.eu.opsgenie.com).")
+    github_api_url: str = Field("https://api.github.com", description="GitHub REST API base URL.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for email.")
+    smtp_port: int = Field(25, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user (unset: no AUTH).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_from: str = Field("notifications@localhost", description="Sender address of emails.")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS.")
+    webhook_allow_http: bool = Field(False, description="Allow `http://` webhook URLs (https only otherwise).")
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook URLs that resolve to private, loopback or link-local addresses."
+    )
+
+    def broker_hosts(self) -> list[str]:
+        """``host:port`` items of :attr:`broker` without the ``kafka://`` scheme."""
+        out = []
+        for part in self.broker.replace(",", ";").split(";"):
+            part = part.strip()
+            if part.startswith("kafka://"):
+                part = part[len("kafka://") :]
+            if part:
+                out.append(part)
+        return out
+
+    def event_topic(self, trigger_slug: str) -> str:
+        return f"{self.events_topic_prefix}{trigger_slug}"

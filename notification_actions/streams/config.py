@@ -1,0 +1,175 @@
+"""Config topics → validated → tables. Refused records go to the rejected topic.
+
+Three agents, one per compacted topic (key = the record's id, null value =
+delete). A record is applied only when it is valid as a whole; otherwise the
+previous version stays in force and the rejected topic gets the record with a
+reason per field.
+
+An action is valid when its model validates, its key equals its id, a
+registration exists for its (trigger, service, target), the integration it
+names exists and belongs to the same organization, and the registration's
+``validate_action()`` passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from notification_actions.errors import InvalidAction, Problem
+from notification_actions.models import Directory, Integration, NotificationAction
+from notification_actions.models.validation import parse_record
+from notification_actions.registry import ActionInput, Registry
+from notification_actions.settings import Settings
+from notification_actions.streams.rejects import Rejecter
+from notification_actions.tables.actions import ActionsTable
+from notification_actions.tables.records import DirectoryTable, IntegrationsTable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConfigStage"]
+
+# An action published right after its integration may be read before the
+# integration reaches this worker's table (they travel on different topics).
+INTEGRATION_WAIT_SECONDS = 5.0
+
+
+def _key(event: faust.EventT) -> str | None:
+    key = event.key
+    if key is None:
+        return None
+    return key.decode(errors="replace") if isinstance(key, bytes | bytearray) else str(key)
+
+
+class ConfigStage:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Registry,
+        actions: ActionsTable,
+        integrations: IntegrationsTable,
+        directory: DirectoryTable,
+        rejected: Rejecter,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.actions = actions
+        self.integrations = integrations
+        self.directory = directory
+        self.rejected = rejected
+
+    # --- agents ---------------------------------------------------------------
+    async def actions_agent(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await self._guarded(event, self._apply_action, secret=False)
+
+    async def integrations_agent(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await self._guarded(event, self._apply_integration, secret=True)
+
+    async def directory_agent(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await self._guarded(event, self._apply_directory, secret=False)
+
+    async def _guarded(self, event: faust.EventT, apply, *, secret: bool) -> None:
+        # Faust acks an event whose agent raised: nothing may escape, or the
+        # record would vanish. Every failure is a rejection with a reason.
+        try:
+            await apply(event)
+        except InvalidAction as exc:
+            await self.rejected.reject_with_body(event, exc.problems, error_class="InvalidAction", secret=secret)
+        except Exception as exc:
+            log.exception("config record failed unexpectedly")
+            problem = Problem("", f"internal error while applying: {type(exc).__name__}")
+            await self.rejected.reject_with_body(event, [problem], error_class="InternalError", secret=secret)
+
+    # --- actions --------------------------------------------------------------
+    async def _apply_action(self, event: faust.EventT) -> None:
+        key = _key(event)
+        if key is None:
+            raise InvalidAction("a config record needs the action id as its key", field="key")
+        if event.value is None:
+            existed = self.actions.delete(key)
+            log.info("action %s deleted%s", key, "" if existed else " (was not present)")
+            return
+        action = parse_record(NotificationAction, event.value)
+        if action.id != key:
+            raise InvalidAction(f"key {key!r} does not match id {action.id!r}", field="id")
+        await self.validate_action(action)
+        self.actions.put(action)
+        log.info(
+            "action %s applied (org %s, %s → %s)",
+            action.id, action.organization_id, action.trigger_type.slug, action.service_type.slug,
+        )
+
+    async def validate_action(self, action: NotificationAction) -> None:
+        """Everything but the model: registration, integration, the registration's own check."""
+        registration = self.registry.find(action.trigger_type, action.service_type, action.target_type)
+        if registration is None:
+            raise InvalidAction(
+                f"no registration for trigger {action.trigger_type.slug!r}, service "
+                f"{action.service_type.slug!r}, target {action.target_type.slug!r}",
+                field="service_type",
+            )
+        integration = None
+        if action.integration_id:
+            integration = await self._wait_for_integration(action.integration_id)
+            if integration is None:
+                raise InvalidAction(f"integration {action.integration_id!r} not found", field="integration_id")
+            if integration.organization_id != action.organization_id:
+                raise InvalidAction(
+                    f"integration {action.integration_id!r} belongs to another organization",
+                    field="integration_id",
+                )
+        registration.validate_action(
+            ActionInput(
+                action=action,
+                integration=integration,
+                directory=self.directory.get(action.organization_id),
+                settings=self.settings,
+            )
+        )
+
+    async def _wait_for_integration(self, integration_id: str) -> Integration | None:
+        deadline = time.monotonic() + INTEGRATION_WAIT_SECONDS
+        while True:
+            integration = self.integrations.get(integration_id)
+            if integration is not None or time.monotonic() >= deadline:
+                return integration
+            await asyncio.sleep(0.2)
+
+    # --- integrations and directory ------------------------------------------
+    async def _apply_integration(self, event: faust.EventT) -> None:
+        key = _key(event)
+        if key is None:
+            raise InvalidAction("an integration record needs the integration id as its key", field="key")
+        if event.value is None:
+            self.integrations.delete(key)
+            log.info("integration %s deleted", key)
+            return
+        integration = parse_record(Integration, event.value)
+        if integration.id != key:
+            raise InvalidAction(f"key {key!r} does not match id {integration.id!r}", field="id")
+        self.integrations.put(integration)
+        log.info("integration %s applied (org %s, %s)", integration.id, integration.organization_id, integration.provider)
+
+    async def _apply_directory(self, event: faust.EventT) -> None:
+        key = _key(event)
+        if key is None:
+            raise InvalidAction("a directory record needs the organization id as its key", field="key")
+        if event.value is None:
+            if not key.isdigit():
+                raise InvalidAction(f"key {key!r} is not an organization id", field="key")
+            self.directory.delete(int(key))
+            log.info("directory of organization %s deleted", key)
+            return
+        directory = parse_record(Directory, event.value)
+        if str(directory.organization_id) != key:
+            raise InvalidAction(
+                f"key {key!r} does not match organization_id {directory.organization_id}", field="organization_id"
+            )
+        self.directory.put(directory)
+        log.info("directory of organization %s applied (%d members)", key, len(directory.members))

@@ -1,0 +1,59 @@
+"""A bounded set of jobs that keeps per-key order.
+
+Faust's agent concurrency stays 1 (above 1 it can commit past a message still
+in flight, faust-streaming/faust#606); parallelism comes from here instead.
+A job for key K starts only after the previous job for K has finished, so one
+target's deliveries fire in the order they arrived, while jobs for other keys
+run beside them. ``submit`` waits when ``max_pending`` jobs are accepted but
+unfinished: that is the stream's back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InFlight"]
+
+
+class InFlight:
+    def __init__(self, max_pending: int) -> None:
+        self._pending = asyncio.Semaphore(max_pending)
+        self._tails: dict[Hashable, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    async def submit(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
+        await self._pending.acquire()
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._run(key, previous, job))
+        self._tails[key] = task
+        self._tasks.add(task)
+
+    async def _run(self, key: Hashable, previous: asyncio.Task | None, job: Callable[[], Awaitable[None]]) -> None:
+        me = asyncio.current_task()
+        try:
+            if previous is not None:
+                await asyncio.wait({previous})
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("in-flight job for %r failed", key)
+        finally:
+            self._pending.release()
+            if self._tails.get(key) is me:
+                del self._tails[key]
+            self._tasks.discard(me)  # type: ignore[arg-type]
+
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait for every accepted job; return how many were still unfinished at the timeout."""
+        if not self._tasks:
+            return 0
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        return len(pending)
+
+    def __len__(self) -> int:
+        return len(self._tasks)

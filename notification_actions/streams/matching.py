@@ -1,0 +1,105 @@
+"""Events → matched against the actions → one delivery per match.
+
+One agent consumes every ``events.<trigger>`` topic. Each event is decoded
+once; an invalid one goes untouched to the events DLQ with the reason and its
+place in headers, and the agent carries on. A valid event meets only the
+actions of its (organization, trigger) through the index, then, in order:
+enabled, project scope, conditions, throttle. Each survivor becomes a
+``Delivery`` keyed by its target, so one target's deliveries share a
+partition and keep their order.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from notification_actions.errors import InvalidEvent, Problem
+from notification_actions.models import ActionTrigger, Event, NotificationAction, decode_event
+from notification_actions.settings import Settings
+from notification_actions.streams.records import Delivery, Origin
+from notification_actions.streams.rejects import Rejecter, origin_of
+from notification_actions.tables.actions import ActionIndex
+from notification_actions.tables.throttle import ThrottleTable
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MatchingStage", "in_scope"]
+
+
+def in_scope(action: NotificationAction, event: Event) -> bool:
+    """Project scope: an org-wide action takes every event of its organization;
+    a project-scoped one only events of its projects (never project-less ones)."""
+    if not action.enabled:
+        return False
+    if not action.projects:
+        return True
+    return event.project_id is not None and event.project_id in action.projects
+
+
+class MatchingStage:
+    def __init__(
+        self,
+        settings: Settings,
+        topic_triggers: dict[str, ActionTrigger],
+        index: ActionIndex,
+        throttle: ThrottleTable,
+        deliveries: faust.TopicT,
+        dead_events: Rejecter,
+    ) -> None:
+        self.settings = settings
+        self.topic_triggers = topic_triggers
+        self.index = index
+        self.throttle = throttle
+        self.deliveries = deliveries
+        self.dead_events = dead_events
+        self.counts = {"valid": 0, "invalid": 0, "matched": 0, "throttled": 0}
+
+    async def agent(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            # Faust acks an event whose agent raised, losing it: every failure
+            # is caught here and the event dead-lettered with its reason.
+            try:
+                await self.handle(event)
+            except Exception as exc:
+                log.exception("matching failed at %s", origin_of(event))
+                await self.dead_events.reject(
+                    event, [Problem("", f"internal error: {type(exc).__name__}")], error_class="InternalError"
+                )
+
+    async def handle(self, event: faust.EventT) -> None:
+        origin = origin_of(event)
+        try:
+            decoded = decode_event(
+                event.value,
+                topic_trigger=self.topic_triggers.get(origin.topic),
+                max_bytes=self.settings.max_event_bytes,
+            )
+        except InvalidEvent as exc:
+            self.counts["invalid"] += 1
+            await self.dead_events.reject(event, exc.at(str(origin)).problems, error_class="InvalidEvent")
+            return
+        self.counts["valid"] += 1
+        for delivery in self.match(decoded, origin):
+            await self.deliveries.send(key=delivery.target_key.encode(), value=delivery.to_bytes())
+
+    def match(self, event: Event, origin: Origin) -> list[Delivery]:
+        """The deliveries one valid event gives rise to (updates throttle state)."""
+        candidates = self.index.lookup(event.organization_id, event.trigger)
+        if not candidates:
+            return []
+        as_dict = event.as_dict()
+        out = []
+        for action in candidates:
+            if not in_scope(action, event):
+                continue
+            if action.conditions and not all(c.matches(as_dict) for c in action.conditions):
+                continue
+            if not self.throttle.allow(action, as_dict):
+                self.counts["throttled"] += 1
+                log.info("delivery throttled: action %s, event %s", action.id, event.id)
+                continue
+            out.append(Delivery.build(event, action, origin))
+        self.counts["matched"] += len(out)
+        return out

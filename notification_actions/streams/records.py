@@ -1,0 +1,103 @@
+"""Typed records that travel between the stages: ``Delivery`` and ``Outcome``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+from notification_actions.models import Event, NotificationAction
+
+__all__ = ["Delivery", "Origin", "Outcome", "dedup_key"]
+
+
+def dedup_key(event_id: str, action_id: str) -> str:
+    """The identity of a delivery: one per (event, action), stable across replays."""
+    return f"{event_id}:{action_id}"
+
+
+class Origin(BaseModel):
+    """Where a record came from, for dead letters and error messages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+class Delivery(BaseModel):
+    """One (event, action) match on its way to a service.
+
+    Carries a snapshot of the action as it was when the event matched, and only a
+    *reference* to the integration: credentials are resolved at fire time and
+    never travel in a delivery.
+    """
+
+    dedup_key: str
+    event: Event
+    action: NotificationAction
+    origin: Origin
+    matched_at: float
+    attempt: int = 1
+
+    @classmethod
+    def build(cls, event: Event, action: NotificationAction, origin: Origin) -> "Delivery":
+        return cls(
+            dedup_key=dedup_key(event.id, action.id),
+            event=event,
+            action=action,
+            origin=origin,
+            matched_at=time.time(),
+        )
+
+    @property
+    def target_key(self) -> str:
+        """Deliveries with the same target key are fired in order (it is also the Kafka key)."""
+        return self.action.target_key()
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Delivery":
+        return cls.model_validate(orjson.loads(raw))
+
+
+class Outcome(BaseModel):
+    """One record per fire attempt, written to the outcomes topic (no secrets)."""
+
+    dedup_key: str
+    action_id: str
+    organization_id: int
+    trigger: str
+    service: str
+    target: str
+    result: Literal["ok", "retry", "dead"]
+    attempt: int
+    latency_ms: float
+    status: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    code: str | None = None
+    detail: str = ""
+    at: float
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Outcome":
+        return cls.model_validate(orjson.loads(raw))
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.dedup_key,
+            "action_id": self.action_id,
+            "organization_id": self.organization_id,
+        }

@@ -1,0 +1,140 @@
+"""The actions table and the index the matching agent reads.
+
+Every worker holds every action: the table is a Faust ``GlobalTable`` keyed by
+action id, mirroring the compacted config topic. Matching must not scan all
+actions, so each worker also keeps an in-memory index
+``(organization_id, trigger) → {action_id: NotificationAction}``.
+
+The index follows the table through three doors:
+1. writes made by this worker's config agent (``put``/``delete`` below);
+2. changelog records written by other workers (``on_changelog_event``);
+3. a full rebuild after recovery (``on_recover``), which covers what RocksDB
+   already held before the worker started.
+All three are idempotent, so a record seen twice does no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+import orjson
+
+from notification_actions.models import ActionTrigger, NotificationAction
+from notification_actions.tables.raw import raw_schema
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ActionIndex", "ActionsTable"]
+
+IndexKey = tuple[int, int]
+
+
+class ActionIndex:
+    """(organization, trigger) → actions; O(1) lookup whatever the total count."""
+
+    def __init__(self) -> None:
+        self._by_scope: dict[IndexKey, dict[str, NotificationAction]] = {}
+        self._scope_of: dict[str, IndexKey] = {}
+
+    def put(self, action: NotificationAction) -> None:
+        scope = (action.organization_id, int(action.trigger_type))
+        old = self._scope_of.get(action.id)
+        if old is not None and old != scope:
+            self._remove_from(old, action.id)
+        self._by_scope.setdefault(scope, {})[action.id] = action
+        self._scope_of[action.id] = scope
+
+    def delete(self, action_id: str) -> None:
+        scope = self._scope_of.pop(action_id, None)
+        if scope is not None:
+            self._remove_from(scope, action_id)
+
+    def _remove_from(self, scope: IndexKey, action_id: str) -> None:
+        bucket = self._by_scope.get(scope)
+        if bucket is not None:
+            bucket.pop(action_id, None)
+            if not bucket:
+                del self._by_scope[scope]
+
+    def lookup(self, organization_id: int, trigger: ActionTrigger | int) -> list[NotificationAction]:
+        bucket = self._by_scope.get((organization_id, int(trigger)))
+        return list(bucket.values()) if bucket else []
+
+    def get(self, action_id: str) -> NotificationAction | None:
+        scope = self._scope_of.get(action_id)
+        return self._by_scope[scope].get(action_id) if scope else None
+
+    def clear(self) -> None:
+        self._by_scope.clear()
+        self._scope_of.clear()
+
+    def __len__(self) -> int:
+        return len(self._scope_of)
+
+    def all(self) -> list[NotificationAction]:
+        return [a for bucket in self._by_scope.values() for a in bucket.values()]
+
+
+def _decode(raw: Any) -> NotificationAction | None:
+    if raw is None:
+        return None
+    return NotificationAction.model_validate(orjson.loads(raw))
+
+
+class ActionsTable:
+    """The GlobalTable of action definitions and its index, kept in step."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.index = ActionIndex()
+        self.table = app.GlobalTable(
+            "actions",
+            partitions=1,
+            # faust's GlobalTable warns of a recovery loop with several
+            # workers unless partitions=1 and recovery_buffer_size=1.
+            recovery_buffer_size=1,
+            use_partitioner=True,
+            schema=raw_schema(),
+            on_changelog_event=self._on_changelog_event,
+            on_recover=self._rebuild,
+            help="Notification action definitions by id.",
+        )
+
+    async def _on_changelog_event(self, event: faust.EventT) -> None:
+        # The raw record, as Faust's own stores read it: event.value may
+        # already have passed through a codec.
+        raw_key, raw_value = event.message.key, event.message.value
+        key = raw_key.decode() if isinstance(raw_key, bytes | bytearray) else str(raw_key)
+        try:
+            action = _decode(raw_value)
+        except Exception:  # a changelog record we wrote ourselves; never expected
+            log.exception("undecodable record for action %s in the actions changelog", key)
+            return
+        if action is None:
+            self.index.delete(key)
+        else:
+            self.index.put(action)
+
+    async def _rebuild(self) -> None:
+        self.index.clear()
+        for key, raw in self.table.items():
+            action = _decode(raw)
+            if action is not None:
+                self.index.put(action)
+        log.info("actions index rebuilt: %d actions", len(self.index))
+
+    def put(self, action: NotificationAction) -> None:
+        self.table[action.id.encode()] = orjson.dumps(action.model_dump(mode="json"))
+        self.index.put(action)
+
+    def delete(self, action_id: str) -> bool:
+        key = action_id.encode()
+        existed = key in self.table
+        if existed:
+            del self.table[key]
+        self.index.delete(action_id)
+        return existed
+
+    def get(self, action_id: str) -> NotificationAction | None:
+        return self.index.get(action_id)
