@@ -77,9 +77,10 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         topic_replication_factor=settings.topic_replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        stream_wait_empty=False,
         autodiscover=False,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
     )
     triggers = event_topics(settings)
     events = _raw_topic(app, *triggers)
@@ -103,7 +104,9 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     dispatch = DispatchStage(
         settings, registry, integrations, directory, dedup, outcomes,
         _raw_topic(app, settings.deliveries_dlq_topic),
+        crash=app.crash,
     )
+    app.on_before_shutdown.connect(dispatch.close)
 
     app.agent(_raw_topic(app, settings.config_topic), name="config-actions")(config.actions_agent)
     app.agent(_raw_topic(app, settings.integrations_topic), name="config-integrations")(config.integrations_agent)

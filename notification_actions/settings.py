@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Where the worker keeps its RocksDB tables.")
     topic_partitions: int = Field(8, ge=1, description="Partitions of topics the service creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of topics the service creates.")
+    session_timeout_seconds: float = Field(
+        30.0, gt=0, description="A worker that sends no heartbeat this long loses its partitions to the others."
+    )
     embedded_broker: bool = Field(
         True,
         description="`worker` starts a local broker when `BROKER` is unset and nothing answers at the default.",
@@ -74,6 +77,9 @@ class Settings(BaseSettings):
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint.")
     opsgenie_api_url: str = Field("https://api.opsgenie.com", description="Opsgenie API base URL (EU: https://api.eu.opsgenie.com).")
     github_api_url: str = Field("https://api.github.com", description="GitHub REST API base URL.")
+    slack_live_check: bool = Field(
+        False, description="validate_action() also asks Slack's conversations.info that the channel exists."
+    )
     smtp_host: str = Field("127.0.0.1", description="SMTP server for email.")
     smtp_port: int = Field(25, description="SMTP port.")
     smtp_username: str | None = Field(None, description="SMTP user (unset: no AUTH).")

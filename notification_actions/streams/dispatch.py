@@ -5,13 +5,13 @@ delivery to an :class:`InFlight` set (per-target order, bounded pending) while
 at most ``max_in_flight`` fires run at once. A delivery's message is acked —
 and so its offset becomes committable — only after its outcome is on its way
 to the outcomes topic (Faust flushes the producer before every commit), and,
-on success, after its dedup key is in the dedup table. Ordered steps per
-delivery:
+on success, after its dedup key is in the dedup table; acks go out in offset
+order per partition (``acks.py``). Ordered steps per delivery:
 
 1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay);
 2. resolve the integration (credentials never travel in deliveries) and fire;
 3. write the outcome; on success mark the dedup key, on failure dead-letter;
-4. ack.
+4. ack (once every earlier delivery of the partition is acked too).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from notification_actions.models import Integration
 from notification_actions.registry import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams import headers as h
+from notification_actions.streams.acks import OrderedAcks, Ticket
 from notification_actions.streams.inflight import InFlight
 from notification_actions.streams.records import Delivery, Outcome
 from notification_actions.streams.rejects import origin_of
@@ -37,8 +38,6 @@ from notification_actions.tables.records import DirectoryTable, IntegrationsTabl
 log = logging.getLogger(__name__)
 
 __all__ = ["DispatchStage", "redact"]
-
-DRAIN_SECONDS = 30.0
 
 
 def redact(text: str, integration: Integration | None) -> str:
@@ -72,6 +71,7 @@ class DispatchStage:
         dedup: DedupTable,
         outcomes: faust.TopicT,
         dead_letters: faust.TopicT,
+        crash,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -83,37 +83,52 @@ class DispatchStage:
         self.counts = {"ok": 0, "dead": 0, "duplicate": 0}
         self._http: httpx.AsyncClient | None = None
         self._firing: asyncio.Semaphore | None = None
+        self.crash = crash
 
     async def agent(self, stream: faust.StreamT) -> None:
+        if self._http is None:
+            self._firing = asyncio.Semaphore(self.settings.max_in_flight)
+            self._http = httpx.AsyncClient(
+                timeout=self.settings.http_timeout_seconds,
+                limits=httpx.Limits(max_connections=self.settings.max_in_flight * 2),
+                follow_redirects=False,
+            )
         jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
-        self._firing = asyncio.Semaphore(self.settings.max_in_flight)
-        self._http = httpx.AsyncClient(
-            timeout=self.settings.http_timeout_seconds,
-            limits=httpx.Limits(max_connections=self.settings.max_in_flight * 2),
-            follow_redirects=False,
-        )
-        try:
-            async for event in stream.noack().events():
-                await jobs.submit(event.key, lambda event=event: self.handle(event))
-        finally:
-            # On shutdown or rebalance: let what is in flight finish and ack,
-            # so its outcome is recorded before the final commit.
-            left = await asyncio.shield(jobs.drain(DRAIN_SECONDS))
-            if left:
-                log.warning("%d deliveries still in flight after %.0fs; they will be redelivered", left, DRAIN_SECONDS)
+        acks = OrderedAcks()
+        # On rebalance and on shutdown Faust waits (stream_wait_empty) until
+        # every message this stream took is acked, then commits: in-flight
+        # deliveries finish and record their outcomes first.
+        async for event in stream.noack().events():
+            ticket = acks.track(event)
+            await jobs.submit(event.key, lambda ticket=ticket: self._handle_then_ack(ticket, acks))
+
+    async def close(self, *args: object, **kwargs: object) -> None:
+        """Close the HTTP client; connected to ``app.on_before_shutdown`` (after the drain)."""
+        if self._http is not None:
             await self._http.aclose()
+            self._http = None
+
+    async def _handle_then_ack(self, ticket: Ticket, acks: OrderedAcks) -> None:
+        try:
+            await self.handle(ticket.event)
+        except Exception as exc:
+            # Only a broken producer gets here (handle() turns every delivery
+            # failure into an outcome). Without an ack the commit cannot pass
+            # this delivery, so it is redelivered after a restart: crash now.
+            log.critical("could not record the outcome of a delivery; stopping the worker: %r", exc)
+            await self.crash(exc)
+            return
+        acks.done(ticket)
 
     async def handle(self, event: faust.EventT) -> None:
         try:
             delivery = Delivery.from_bytes(event.value)
         except Exception as exc:
             await self._dead_letter_raw(event, exc)
-            event.ack()
             return
         if self.dedup.delivered(delivery.dedup_key):
             self.counts["duplicate"] += 1
             log.info("delivery %s already succeeded; not firing again", delivery.dedup_key)
-            event.ack()
             return
         outcome, integration = await self.fire(delivery)
         await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
@@ -123,7 +138,6 @@ class DispatchStage:
         else:
             self.counts["dead"] += 1
             await self._dead_letter(event, delivery, outcome)
-        event.ack()
 
     async def fire(self, delivery: Delivery) -> tuple[Outcome, Integration | None]:
         """Fire once and describe what happened. Never raises."""

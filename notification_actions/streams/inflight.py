@@ -48,12 +48,5 @@ class InFlight:
                 del self._tails[key]
             self._tasks.discard(me)  # type: ignore[arg-type]
 
-    async def drain(self, timeout: float | None = None) -> int:
-        """Wait for every accepted job; return how many were still unfinished at the timeout."""
-        if not self._tasks:
-            return 0
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        return len(pending)
-
     def __len__(self) -> int:
         return len(self._tasks)

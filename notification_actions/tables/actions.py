@@ -22,7 +22,7 @@ import faust
 import orjson
 
 from notification_actions.models import ActionTrigger, NotificationAction
-from notification_actions.tables.raw import raw_schema
+from notification_actions.tables.raw import raw_codecs
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class ActionsTable:
             # workers unless partitions=1 and recovery_buffer_size=1.
             recovery_buffer_size=1,
             use_partitioner=True,
-            schema=raw_schema(),
+            **raw_codecs(),
             on_changelog_event=self._on_changelog_event,
             on_recover=self._rebuild,
             help="Notification action definitions by id.",

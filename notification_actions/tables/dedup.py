@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import faust
-from notification_actions.tables.raw import raw_schema
+from notification_actions.tables.raw import raw_codecs
 
 __all__ = ["DedupTable"]
 
@@ -22,7 +22,7 @@ class DedupTable:
         self.table = app.Table(
             "dedup",
             partitions=partitions,
-            schema=raw_schema(),
+            **raw_codecs(),
             help="Dedup keys of deliveries that succeeded.",
         )
 

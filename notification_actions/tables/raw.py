@@ -1,8 +1,20 @@
 """Tables store bytes: we encode values ourselves (orjson), so a bad record
 fails in our code, with our error message, not inside Faust's serializer."""
 
+from typing import Any
+
 import faust
 
 
-def raw_schema() -> faust.Schema:
-    return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+def raw_codecs() -> dict[str, Any]:
+    """Table kwargs for bytes in, bytes out.
+
+    Faust derives a table's changelog codecs from ``key_type``/``value_type``
+    (``bytes`` → raw, anything else → JSON) and ignores the schema's, so both
+    are given: with the schema alone, recovery JSON-decodes raw keys and hangs.
+    """
+    return {
+        "key_type": bytes,
+        "value_type": bytes,
+        "schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
+    }

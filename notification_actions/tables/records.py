@@ -6,7 +6,7 @@ import faust
 import orjson
 
 from notification_actions.models import Directory, Integration
-from notification_actions.tables.raw import raw_schema
+from notification_actions.tables.raw import raw_codecs
 
 __all__ = ["DirectoryTable", "IntegrationsTable"]
 
@@ -17,7 +17,7 @@ def _global_table(app: faust.App, name: str, help: str) -> faust.GlobalTable:
         partitions=1,
         recovery_buffer_size=1,
         use_partitioner=True,
-        schema=raw_schema(),
+        **raw_codecs(),
         help=help,
     )
 

@@ -15,7 +15,7 @@ import faust
 import orjson
 
 from notification_actions.models import NotificationAction
-from notification_actions.tables.raw import raw_schema
+from notification_actions.tables.raw import raw_codecs
 
 __all__ = ["ThrottleTable"]
 
@@ -34,7 +34,7 @@ class ThrottleTable:
         self.table = app.Table(
             "throttle",
             partitions=partitions,
-            schema=raw_schema(),
+            **raw_codecs(),
             help="Fixed-window delivery counters per action and throttle key.",
         )
 
