@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test clean docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,6 @@ test: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+docs: $(BIN)/.installed
+	$(BIN)/python -m notification_actions.settings

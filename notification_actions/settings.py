@@ -104,3 +104,27 @@ class Settings(BaseSettings):
 
     def event_topic(self, trigger_slug: str) -> str:
         return f"{self.events_topic_prefix}{trigger_slug}"
+
+
+def settings_table() -> str:
+    """The README's settings table (``make docs`` writes it between its markers)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path) and str(default).startswith(str(Path.home())):
+            default = "~/" + str(default.relative_to(Path.home()))
+        text = "(unset)" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        rows.append(f"| `NOTIFICATION_ACTIONS_{name.upper()}` | `{text}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+def write_readme_table(readme: Path) -> None:
+    text = readme.read_text()
+    start, end = "<!-- settings -->\n", "<!-- /settings -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}{settings_table()}\n{end}{tail}")
+
+
+if __name__ == "__main__":
+    write_readme_table(Path("README.md"))

@@ -238,3 +238,63 @@ async def test_invalid_events_go_to_dlq_and_the_worker_carries_on(pipeline: Pipe
     assert "occurred_at" in fields["naive-time"]
     assert "trigger" in fields["wrong-trigger"]
     assert any(f.startswith("data.event") for f in fields["bad-data"])
+
+
+# --- property: random organizations, projects, triggers and actions -----------
+import asyncio  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from notification_actions.models import ActionTrigger, example_event  # noqa: E402
+
+TRIGGERS = ["audit-log", "quota", "release-created"]
+_scenarios = itertools.count()
+
+scenario = st.fixed_dictionaries({
+    "actions": st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(TRIGGERS), st.lists(st.integers(1, 3), max_size=2, unique=True)),
+        min_size=1, max_size=6,
+    ),
+    "events": st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(TRIGGERS), st.one_of(st.none(), st.integers(1, 3))),
+        min_size=1, max_size=12,
+    ),
+})
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenario)
+def test_property_every_expected_delivery_arrives_and_none_crosses_organizations(pipeline, sink, case):
+    n = next(_scenarios)
+    orgs = [new_org() for _ in range(3)]
+    tag = f"/prop/{n}-{orgs[0]}"
+    actions = [
+        action(f"p{n}-{i}-{orgs[0]}", orgs[o], f"{sink.url}{tag}/{i}", trigger=t, projects=projects)
+        for i, (o, t, projects) in enumerate(case["actions"])
+    ]
+    events = []
+    for j, (o, t, project) in enumerate(case["events"]):
+        e = example_event(ActionTrigger.parse(t), organization_id=orgs[o], project_id=project)
+        events.append((t, {**e.model_dump(mode="json"), "id": f"pe{n}-{j}-{orgs[0]}"}))
+    expected = {
+        (e["id"], a["id"])
+        for t, e in events for a in actions
+        if a["organization_id"] == e["organization_id"] and a["trigger_type"] == t
+        and (not a["projects"] or e.get("project_id") in a["projects"])
+    }
+
+    async def run() -> None:
+        await pipeline.put_actions(*actions)
+        for org in set(a["organization_id"] for a in actions):
+            mine = {a["id"] for a in actions if a["organization_id"] == org}
+            pipeline.wait_actions(org, lambda current, mine=mine: mine <= set(current))
+        for t, e in events:
+            await pipeline.publish(e, trigger=t)
+
+    asyncio.run(run())
+    if expected:
+        sink.wait_for_sync(len(expected), 60, path_prefix=tag)
+    got = [r.json() for r in sink.requests_to(tag)]
+    assert all(b["event"]["organization_id"] == b["action"]["organization_id"] for b in got)
+    assert {(b["event"]["id"], b["action"]["id"]) for b in got} == expected
