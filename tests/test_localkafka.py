@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,15 +38,6 @@ MARKER = ".complete"  # ensure_jars' "download complete" file inside libs/
 # A killed node is noticed after ~3 s instead of Kafka's 9 s, which keeps the
 # acks=all writes right after kill(3) from waiting long for the ISR to shrink.
 FAST_FAILOVER = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
-
-
-def until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def jvms_of(data_dir: Path) -> list[int]:
@@ -195,6 +185,13 @@ def test_port_in_use_is_reported_before_any_jvm_starts(tmp_path: Path) -> None:
             LocalKafka(tmp_path / "k", port=port, version=VERSION, cache_dir=CACHE).start()
     assert jvms_of(tmp_path / "k") == []
     assert not broker_answers(f"127.0.0.1:{port}", timeout=0.5)
+
+
+def test_a_jvm_dying_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path / "k", port=free_port_block(2), version=VERSION, cache_dir=CACHE, heap="1m")
+    with pytest.raises(LocalKafkaError, match=r"(?s)node 1 exited with code 1 while starting.*Too small .*heap"):
+        broker.start()
+    assert jvms_of(tmp_path / "k") == []
 
 
 # --- jars ---------------------------------------------------------------------------

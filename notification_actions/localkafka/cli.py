@@ -42,7 +42,11 @@ def _data_dir(settings: Settings, data_dir: Path | None) -> Path:
 @click.option("--heap", default="512m", show_default=True, help="JVM heap per node.")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for the broker.")
 def start(port: int, data_dir: Path | None, nodes: str, version: str | None, heap: str, timeout: float) -> None:
-    """Start the broker in the background and print its bootstrap address."""
+    """Start a broker in the background.
+
+    Prints the bootstrap address once the broker answers; the broker keeps
+    running after this command exits (stop it with `kafka stop`).
+    """
     settings = Settings()
     local = LocalKafka(
         _data_dir(settings, data_dir),
@@ -76,7 +80,7 @@ def stop(data_dir: Path | None) -> None:
 @kafka.command("status")
 @_data_dir_option
 def status(data_dir: Path | None) -> None:
-    """Print the cluster's status as JSON; exit 1 unless it answers requests."""
+    """Print the status as JSON (exit 1 unless it answers)."""
     state = LocalKafka.from_data_dir(_data_dir(Settings(), data_dir)).status()
     click.echo(json.dumps(state, indent=2))
     if not state["ready"]:

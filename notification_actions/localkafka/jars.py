@@ -19,9 +19,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "notification-actions"
 _POM = Path(__file__).resolve().parent / "pom.xml"
 MARKER = ".complete"
-# kafka_2.13 pulls slf4j-api 1.7.x, which cannot see log4j-slf4j2-impl: the
-# broker would then log nothing at all. A 2.x API jar replaces it.
-_SLF4J2_API = "org.slf4j:slf4j-api:2.0.17"
 _TAIL = 40
 
 
@@ -87,14 +84,6 @@ def ensure_jars(version: str, cache_dir: Path | None = None) -> Path:
         )
         if not any(tmp.glob("kafka_2.13-*.jar")):
             raise LocalKafkaError(f"mvn ran but put no kafka_2.13 jar into {tmp} (pom {_POM})")
-        old_api = list(tmp.glob("slf4j-api-1.*.jar"))
-        if old_api and any(tmp.glob("log4j-slf4j2-impl-*.jar")):
-            _mvn(
-                ["dependency:copy", f"-Dartifact={_SLF4J2_API}", f"-DoutputDirectory={tmp}"],
-                f"download {_SLF4J2_API} into {libs}",
-            )
-            for jar in old_api:
-                jar.unlink()
         (tmp / MARKER).write_text(f"Apache Kafka {version}: complete\n")
         tmp.chmod(0o755)  # mkdtemp made it private; the cache is meant to be shared
         try:

@@ -4,9 +4,10 @@ Used by the worker's embedded default, the ``kafka`` CLI group and the tests.
 Node ``i`` (1-based) of a cluster with base port ``P`` listens on ``P + 2(i-1)``
 (clients) and ``P + 2(i-1) + 1`` (controller) and keeps everything under
 ``data_dir/node-<i>/``: ``server.properties``, ``data/``, ``kafka.log``
-(the JVM's output) and ``kafka.pid``. The JVMs run in their own session, so
-they outlive the process that started them; any process can stop them later
-from the pid files.
+(the JVM's output) and ``kafka.pid``; ``data_dir/cluster.json`` records the
+cluster's shape for :meth:`LocalKafka.from_data_dir`. The JVMs run in their
+own session, so they outlive the process that started them; any process can
+stop them later from the pid files.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = ["LocalKafka", "LocalKafkaError", "broker_answers", "ensure_jars", "fr
 log = logging.getLogger(__name__)
 
 _LOG4J2 = Path(__file__).resolve().parent / "log4j2.xml"
+_LOG_ROTATE_BYTES = 20_000_000
 # Covers the controller's graceful Raft shutdown (5 s) with room to spare.
 _NO_QUORUM_GRACE = 10.0
 # A local broker: start-up time matters more than peak throughput, and on a
@@ -69,7 +71,7 @@ def _jvm_running(pid: int, props: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return str(props).encode() in cmdline and any(b"java" in arg for arg in cmdline[:1])
+    return b"java" in cmdline[0] and str(props).encode() in cmdline
 
 
 def _wait_dead(pids: list[int], deadline: float) -> list[int]:
@@ -120,7 +122,7 @@ class LocalKafka:
             saved = json.loads((Path(data_dir) / "cluster.json").read_text())
         except (OSError, ValueError):
             saved = {}
-        keys = ("port", "nodes", "version", "heap")
+        keys = ("port", "nodes", "version", "heap", "overrides")
         return cls(data_dir, **{**defaults, **{k: saved[k] for k in keys if k in saved}})
 
     # --- layout --------------------------------------------------------------
@@ -204,7 +206,8 @@ class LocalKafka:
         if todo:
             libs, java = ensure_jars(self.version, self.cache_dir), find_java()
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            saved = {"port": self.port, "nodes": self.nodes, "version": self.version, "heap": self.heap}
+            saved = {"port": self.port, "nodes": self.nodes, "version": self.version, "heap": self.heap,
+                     "overrides": self.overrides}  # fmt: skip
             (self.data_dir / "cluster.json").write_text(json.dumps(saved) + "\n")
             for i in todo:
                 self._dir(i).mkdir(exist_ok=True)
@@ -212,11 +215,12 @@ class LocalKafka:
             self._format([i for i in todo if not (self._dir(i) / "data" / "meta.properties").exists()], libs, java)
             started = {i: self._launch(i, libs, java) for i in todo}
         try:
-            self._wait_ready(started, time.monotonic() + timeout)
+            self._wait_ready(started, timeout)
         except BaseException:
-            for proc in started.values():
+            for i, proc in started.items():
                 proc.kill()
                 proc.wait()
+                (self._dir(i) / "kafka.pid").unlink(missing_ok=True)
             raise
         return self
 
@@ -236,14 +240,17 @@ class LocalKafka:
             )
         running = [i for i in self._ids if self._pid(self._dir(i)) is not None]
         if running and saved.get("port", self.port) != self.port:
-            raise LocalKafkaError(f"the cluster in {self.data_dir} already runs on port {saved['port']}, not {self.port}")
+            raise LocalKafkaError(
+                f"the cluster in {self.data_dir} already runs on port {saved['port']}, not {self.port}"
+            )
 
     def _format(self, ids: list[int], libs: Path, java: str) -> None:
         if not ids:
             return
         cluster_id = self._existing_cluster_id() or _new_cluster_id()
         extra = ["--standalone"] if self.nodes == 1 else []
-        tool = [java, *_JVM_FLAGS, f"-Dlog4j2.configurationFile={_LOG4J2}", "-cp", f"{libs}/*", "kafka.tools.StorageTool"]
+        log4j = f"-Dlog4j2.configurationFile={_LOG4J2}"
+        tool = [java, *_JVM_FLAGS, log4j, "-cp", f"{libs}/*", "kafka.tools.StorageTool"]
         procs = {
             i: subprocess.Popen(
                 [*tool, "format", "-t", cluster_id, "-c", str(self._dir(i) / "server.properties"), *extra],
@@ -275,18 +282,24 @@ class LocalKafka:
         cmd = [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", *_JVM_FLAGS,
                f"-Dlog4j2.configurationFile={_LOG4J2}", "-cp", f"{libs}/*", "kafka.Kafka",
                str(node_dir / "server.properties")]  # fmt: skip
-        with (node_dir / "kafka.log").open("ab") as out:
+        log_file = node_dir / "kafka.log"
+        if log_file.exists() and log_file.stat().st_size > _LOG_ROTATE_BYTES:
+            log_file.replace(node_dir / "kafka.log.1")
+        with log_file.open("ab") as out:
             out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(cmd)}\n".encode())
             out.flush()
+            # Own session: the JVM outlives the CLI that started it and gets no terminal signals.
             proc = subprocess.Popen(
-                cmd, cwd=node_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                cmd, cwd=node_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
         tmp = node_dir / "kafka.pid.tmp"
         tmp.write_text(f"{proc.pid}\n")
         tmp.replace(node_dir / "kafka.pid")
         return proc
 
-    def _wait_ready(self, started: dict[int, subprocess.Popen[bytes]], deadline: float) -> None:
+    def _wait_ready(self, started: dict[int, subprocess.Popen[bytes]], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         while True:
             for i, proc in started.items():
                 if proc.poll() is not None:
@@ -299,8 +312,8 @@ class LocalKafka:
                 return
             if time.monotonic() >= deadline:
                 tails = "\n".join(f"--- {self._dir(i) / 'kafka.log'}:\n{log_tail(self._dir(i) / 'kafka.log')}"
-                                  for i in started)  # fmt: skip
-                raise LocalKafkaError(f"Kafka at {self.bootstrap} did not answer in time\n{tails}")
+                                  for i in self._ids)  # fmt: skip
+                raise LocalKafkaError(f"Kafka at {self.bootstrap} did not answer within {timeout:.0f}s\n{tails}")
             time.sleep(0.25)
 
     def _all_serving(self, timeout: float) -> bool:
