@@ -2,9 +2,9 @@
 
 Every module is imported here by hand, so this list is the whole list: a new
 service's module is added below, and nothing scans this folder for plugins.
-Shared pieces (``http``, ``signing``, ``ssrf``, ``text``) register nothing.
+Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``vendor``) register nothing.
 """
 
-from . import webhook
+from . import discord, msteams, opsgenie, pagerduty, slack, webhook
 
-__all__ = ["webhook"]
+__all__ = ["discord", "msteams", "opsgenie", "pagerduty", "slack", "webhook"]

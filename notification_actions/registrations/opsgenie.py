@@ -175,6 +175,7 @@ class OpsgenieRegistration(ActionRegistration):
         ]
 
     def responders(self) -> list[dict[str, str]]:
+        """The alert's ``responders``: none for ``specific`` (the API key's integration routes it)."""
         return []
 
     def alert(self, event: Event, alias: str) -> dict[str, Any]:
@@ -236,6 +237,7 @@ class OpsgenieTeamRegistration(OpsgenieRegistration):
         return entries
 
     def responders(self) -> list[dict[str, str]]:
+        """The action's team, by id or by name as the integration lists it."""
         wanted = self.action.target_identifier or ""
         # An action validated earlier may name a team the integration has since dropped: send it by name.
         return [_team(self.context.integration, wanted) or {"type": "team", "name": wanted}]

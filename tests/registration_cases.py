@@ -1,0 +1,50 @@
+"""One entry per HTTP registration, for the tests that run over all of them.
+
+Each service module's test file contributes a factory ``sink_url -> FireCase``
+to ``CASES`` (see ``tests/cases_*.py``). ``tests/test_all_registrations.py``
+then runs the same classification table and the same secret-leak check over
+every case, so a new service gets both tests by adding one case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.http_sink import AnswerLike
+
+
+@dataclass
+class FireCase:
+    name: str                       # the case's id in test output, e.g. "slack"
+    action: dict                    # an action definition (JSON shape) aimed at the sink
+    integration: dict | None        # its integration record (JSON shape), if any
+    path: str                       # path prefix at the sink that the request goes to
+    secret: str                     # a credential that must never appear in errors/outcomes
+    ok: AnswerLike = 200            # the answer that means success
+    settings: dict[str, Any] = field(default_factory=dict)  # Settings overrides, e.g. {"slack_api_url": url}
+    directory: dict | None = None
+    # statuses this service classifies unlike the shared table (status -> "retry" | "permanent" | "ok")
+    overrides: dict[int, str] = field(default_factory=dict)
+
+
+CaseFactory = Callable[[str], FireCase]
+
+CASES: list[CaseFactory] = []
+
+
+def _load() -> None:
+    import importlib
+
+    for name in ("tests.cases_webhook", "tests.cases_chat", "tests.cases_tickets"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        CASES.extend(module.CASES)
+
+
+_load()
