@@ -226,6 +226,17 @@ def directory_put(source: str) -> None:
     _put("directory", source)
 
 
+@cli.command("dev-sink")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=18080, show_default=True, type=int)
+@click.option("--secret", default=None, help="whsec_… secret: verify Standard Webhooks signatures.")
+def dev_sink(host: str, port: int, secret: str | None) -> None:
+    """A local webhook receiver that prints what it gets (for trying things out)."""
+    from notification_actions.devsink import serve
+
+    serve(host, port, secret)
+
+
 def _attach_kafka() -> None:
     try:
         from notification_actions.localkafka.cli import kafka
