@@ -6,8 +6,6 @@ permanent (only its code changes, to ``unknown_webhook``); both are tested in
 ``tests/test_registrations_chat.py``.
 """
 
-# Imported for their registrations until registrations/__init__.py lists them.
-from notification_actions.registrations import discord, msteams, opsgenie, pagerduty, slack  # noqa: F401
 from tests.registration_cases import FireCase
 
 SLACK_TOKEN = "xoxb-case-0000000000-1111111111111-slacktokensecret"

@@ -1,7 +1,7 @@
 """One entry per HTTP registration, for the tests that run over all of them.
 
-Each service module's test file contributes a factory ``sink_url -> FireCase``
-to ``CASES`` (see ``tests/cases_*.py``). ``tests/test_all_registrations.py``
+Each ``tests/cases_*.py`` module contributes factories ``sink_url -> FireCase``
+in its ``CASES`` list. ``tests/test_all_registrations.py``
 then runs the same classification table and the same secret-leak check over
 every case, so a new service gets both tests by adding one case.
 """
@@ -31,20 +31,14 @@ class FireCase:
 
 CaseFactory = Callable[[str], FireCase]
 
-CASES: list[CaseFactory] = []
+CASE_MODULES = ("tests.cases_webhook", "tests.cases_chat", "tests.cases_tickets")
 
 
-def _load() -> None:
+def all_cases() -> list[CaseFactory]:
+    """Every module's ``CASES``, loaded on call (case modules import this one)."""
     import importlib
 
-    for name in ("tests.cases_webhook", "tests.cases_chat", "tests.cases_tickets"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        CASES.extend(module.CASES)
-
-
-_load()
+    cases: list[CaseFactory] = []
+    for name in CASE_MODULES:
+        cases.extend(importlib.import_module(name).CASES)
+    return cases

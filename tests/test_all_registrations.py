@@ -15,7 +15,9 @@ from notification_actions.models import Directory, Integration, NotificationActi
 from notification_actions.registry import REGISTRY, FireContext
 from notification_actions.settings import Settings
 from tests.fakes.http_sink import HttpSink
-from tests.registration_cases import CASES, FireCase
+from tests.registration_cases import FireCase, all_cases
+
+CASES = all_cases()
 
 TABLE = {
     408: "retry", 429: "retry", 500: "retry", 502: "retry", 503: "retry", 504: "retry",

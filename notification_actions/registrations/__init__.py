@@ -2,9 +2,24 @@
 
 Every module is imported here by hand, so this list is the whole list: a new
 service's module is added below, and nothing scans this folder for plugins.
-Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``vendor``) register nothing.
+Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``vendor``, ``common``) register nothing.
 """
 
-from . import discord, msteams, opsgenie, pagerduty, slack, webhook
+from . import (
+    discord,
+    email,
+    github,
+    jira,
+    msteams,
+    opsgenie,
+    pagerduty,
+    sentry_app,
+    sentry_notification,
+    slack,
+    webhook,
+)
 
-__all__ = ["discord", "msteams", "opsgenie", "pagerduty", "slack", "webhook"]
+__all__ = [
+    "discord", "email", "github", "jira", "msteams", "opsgenie", "pagerduty",
+    "sentry_app", "sentry_notification", "slack", "webhook",
+]

@@ -29,7 +29,7 @@ from notification_actions.models import Event, Integration, NotificationAction
 
 from .text import default_text, render
 
-__all__ = ["ELLIPSIS", "Composed", "compose", "cut", "integration_problems", "one_line", "requires_of"]
+__all__ = ["ELLIPSIS", "Composed", "compose", "cut", "integration_problems", "one_line", "requires_of", "units"]
 
 ELLIPSIS = "…"
 _WHITESPACE = re.compile(r"\s+")
@@ -41,11 +41,24 @@ def one_line(text: str) -> str:
     return _WHITESPACE.sub(" ", cleaned).strip()
 
 
+def units(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units: how Jira (Java) counts, and never less than GitHub does."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def cut(text: str, limit: int) -> str:
-    """``text`` if it fits in ``limit`` characters, else its start and ``…`` in exactly ``limit``."""
-    if len(text) <= limit:
+    """``text`` if it fits in ``limit`` UTF-16 units, else its start and ``…`` within ``limit``.
+
+    Cuts between code points, so a surrogate pair (an emoji) is never split.
+    """
+    if len(text) <= limit // 2 or units(text) <= limit:
         return text
-    return text[: max(0, limit - len(ELLIPSIS))] + ELLIPSIS
+    budget, count = limit - len(ELLIPSIS), 0
+    for index, char in enumerate(text):
+        count += 2 if ord(char) > 0xFFFF else 1
+        if count > budget:
+            return text[:index] + ELLIPSIS
+    return text  # unreachable: the text was longer than the limit
 
 
 def _value(value: Any) -> str:

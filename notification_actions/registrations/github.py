@@ -43,7 +43,7 @@ from notification_actions.models import (
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .common import Composed, compose, cut, integration_problems, one_line, requires_of
+from .common import Composed, compose, cut, integration_problems, one_line, requires_of, units
 
 __all__ = ["REGISTRATIONS", "GitHubMetadata", "GitHubRegistration", "GitHubTarget", "issue_body"]
 
@@ -96,7 +96,7 @@ def issue_body(composed: Composed) -> str:
     runs = (line.strip() for line in block.split("\n"))
     longest = max((len(run) for run in runs if run and set(run) == {"`"}), default=0)
     fence = "`" * max(3, longest + 1)
-    room = BODY_CHARS - len(head) - 2 * len(fence) - 4
+    room = BODY_CHARS - units(head) - 2 * len(fence) - 4
     if room < 100:
         return head
     return f"{head}\n\n{fence}\n{cut(block, room)}\n{fence}"
@@ -198,8 +198,8 @@ class GitHubRegistration(ActionRegistration):
                 content=orjson.dumps(self.payload(data)), headers=headers,
             )
         except PermanentDeliveryError as exc:
-            # A secondary rate limit is a 403 whose only sign may be its message (GitHub's
-            # "You have exceeded a secondary rate limit"); the shared classifier sees a plain 403.
+            # A secondary rate limit without Retry-After is a 403 whose only sign is its
+            # message ("You have exceeded a secondary rate limit"): wait a minute (SERVICES.md).
             if exc.status == 403 and "rate limit" in exc.message.lower():
                 raise RetryableDeliveryError(
                     exc.message, retry_after=SECONDARY_LIMIT_WAIT, code="403", status=403

@@ -5,7 +5,7 @@
 
 - 2xx: returned to the caller (which may add per-service checks, e.g. Slack's
   ``{"ok": false}``).
-- 408, 429, 5xx (and GitHub's 403 with ``x-ratelimit-remaining: 0``):
+- 408, 429, 5xx (and GitHub's 403 with ``Retry-After`` or ``x-ratelimit-remaining: 0``):
   :class:`RetryableDeliveryError`, ``retry_after`` from ``Retry-After``
   (seconds or HTTP-date), a JSON body's ``retry_after`` (Discord) or
   ``x-ratelimit-reset`` (GitHub), when present.
@@ -180,7 +180,10 @@ def classify_response(response: httpx.Response, *, service: str, redact: Iterabl
     where = f" from {origin(url)}" if url is not None else ""
     excerpt = body_excerpt(response, redact=redact)
     message = f"{service}: HTTP {status}{where}" + (f": {excerpt}" if excerpt else "")
-    if status in _RETRYABLE_STATUSES or status >= 500 or (status == 403 and _rate_limit_exhausted(response)):
+    # GitHub signals rate limits with 403 + Retry-After (secondary) or
+    # x-ratelimit-remaining: 0 (primary); any other 403 is permanent.
+    rate_limited_403 = status == 403 and ("retry-after" in response.headers or _rate_limit_exhausted(response))
+    if status in _RETRYABLE_STATUSES or status >= 500 or rate_limited_403:
         raise RetryableDeliveryError(
             message, retry_after=retry_after_seconds(response), code=str(status), status=status
         )

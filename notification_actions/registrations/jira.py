@@ -44,7 +44,7 @@ from notification_actions.models import (
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .common import Composed, compose, cut, integration_problems, one_line, requires_of
+from .common import Composed, compose, cut, integration_problems, one_line, requires_of, units
 from .ssrf import check_url, check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "JiraMetadata", "JiraRegistration", "JiraTarget", "adf_document", "issue_fields"]
@@ -105,9 +105,9 @@ def adf_document(composed: Composed) -> dict[str, Any]:
         if budget <= len("…"):
             break
         piece = cut(line, budget)
-        budget -= len(piece)
+        budget -= units(piece)
         paragraphs.append({"type": "paragraph", "content": [_text(piece)]})
-    if composed.url and len(composed.url) <= budget:
+    if composed.url and units(composed.url) <= budget:
         paragraphs.append({"type": "paragraph", "content": [_text(composed.url, composed.url)]})
     return {"type": "doc", "version": 1, "content": paragraphs}
 
