@@ -16,11 +16,15 @@ from notification_actions import registrations  # noqa: F401  (registers every s
 from notification_actions.registry import REGISTRY, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.config import ConfigStage
+from notification_actions.streams.dead_letters import DeliveryDeadLetters
+from notification_actions.streams.delay import DelayQueue
 from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.rejects import Rejecter
+from notification_actions.streams.retry import RetryTiers
 from notification_actions.streams.topics import event_topics
 from notification_actions.tables.actions import ActionsTable
+from notification_actions.tables.circuits import CircuitTable
 from notification_actions.tables.dedup import DedupTable
 from notification_actions.tables.records import DirectoryTable, IntegrationsTable
 from notification_actions.tables.throttle import ThrottleTable
@@ -40,6 +44,7 @@ class Service:
     config: ConfigStage
     matching: MatchingStage
     dispatch: DispatchStage
+    circuits: CircuitTable
 
     def ready(self) -> bool:
         """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
@@ -92,6 +97,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     directory = DirectoryTable(app)
     throttle = ThrottleTable(app, partitions=settings.topic_partitions)
     dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
+    circuits = CircuitTable(app, partitions=settings.topic_partitions)
 
     config = ConfigStage(
         settings, registry, actions, integrations, directory,
@@ -102,10 +108,12 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         Rejecter(_raw_topic(app, settings.events_dlq_topic), kind="event"),
     )
     dispatch = DispatchStage(
-        settings, registry, integrations, directory, dedup, outcomes,
-        _raw_topic(app, settings.deliveries_dlq_topic),
+        settings, registry, integrations, directory, dedup, circuits, outcomes,
+        RetryTiers([_raw_topic(app, name) for name in settings.retry_topics()]),
+        DeliveryDeadLetters(_raw_topic(app, settings.deliveries_dlq_topic)),
         crash=app.crash,
     )
+    delay = DelayQueue(settings)
     app.on_before_shutdown.connect(dispatch.close)
 
     app.agent(_raw_topic(app, settings.config_topic), name="config-actions")(config.actions_agent)
@@ -113,8 +121,9 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app.agent(_raw_topic(app, settings.directory_topic), name="config-directory")(config.directory_agent)
     app.agent(events, name="match")(matching.agent)
     app.agent(deliveries, name="dispatch")(dispatch.agent)
+    app.task(delay.run)
 
-    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch)
+    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits)
     from notification_actions.web import install_views
 
     install_views(service)

@@ -90,6 +90,9 @@ class ActionRegistration:
     trigger_type: ClassVar[ActionTrigger]
     service_type: ClassVar[ActionService]
     target_type: ClassVar[ActionTarget]
+    #: ``(count, seconds)``: at most ``count`` deliveries per ``seconds`` to one
+    #: target; the pipeline spaces deliveries to stay under it (they wait, never fail).
+    rate_limit: ClassVar[tuple[int, float] | None] = None
 
     def __init__(self, action: NotificationAction, context: FireContext) -> None:
         self.action = action

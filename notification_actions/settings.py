@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(1_000_000, ge=1, description="Larger events go to the events DLQ.")
     http_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one request to a service.")
 
+    # --- retries, dead letters, circuits ------------------------------------
+    quick_retries: int = Field(2, ge=0, description="In-process retries of a retryable failure before the retry topics.")
+    quick_retry_base_seconds: float = Field(0.5, ge=0, description="First in-process backoff; doubles, with jitter.")
+    quick_retry_cap_seconds: float = Field(
+        10.0, ge=0, description="Longest in-process wait; a longer Retry-After goes to the retry topics."
+    )
+    retry_delays_seconds: list[float] = Field(
+        [30.0, 120.0, 600.0, 3600.0], min_length=1, description="Delay of each retry tier (JSON list); one topic per tier."
+    )
+    max_attempts: int = Field(10, ge=1, description="Attempts before a retryable failure is dead-lettered.")
+    max_delivery_age_seconds: float = Field(
+        86400.0, gt=0, description="Age (since matching) after which a failing delivery is dead-lettered."
+    )
+
     # --- HTTP API ----------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the worker's web server binds.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
@@ -104,6 +118,10 @@ class Settings(BaseSettings):
 
     def event_topic(self, trigger_slug: str) -> str:
         return f"{self.events_topic_prefix}{trigger_slug}"
+
+    def retry_topics(self) -> list[str]:
+        """One topic per retry tier: ``<deliveries_topic>.retry.<tier>``."""
+        return [f"{self.deliveries_topic}.retry.{i}" for i in range(len(self.retry_delays_seconds))]
 
 
 def settings_table() -> str:

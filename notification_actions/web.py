@@ -45,6 +45,13 @@ def install_views(service: "Service") -> None:
         ready = service.ready()
         return self.json({"ready": ready, "actions": len(service.actions.index)}, status=200 if ready else 503)
 
+    @app.page("/circuits")
+    async def circuits(self: Any, request: Any) -> Any:
+        if (denied := guard(self, request)) is not None:
+            return denied
+        open_ = service.circuits.open_circuits()
+        return self.json({"circuits": {t: {**c.model_dump(), "waiting": c.waiting} for t, c in open_.items()}})
+
     @app.page("/organizations/{org_id}/actions")
     async def org_actions(self: Any, request: Any, org_id: str) -> Any:
         if (denied := guard(self, request)) is not None:

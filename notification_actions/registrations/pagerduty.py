@@ -92,6 +92,8 @@ def _services(integration: Integration) -> list[dict[str, Any]]:
 class PagerDutyRegistration(ActionRegistration):
     """Trigger (or resolve) a PagerDuty incident for an event; registered once per trigger."""
 
+    rate_limit = (120, 60.0)  # ~120 events per minute per routing key (SERVICES.md)
+
     @classmethod
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a service the integration does not list, or whose routing key it lacks."""

@@ -158,6 +158,8 @@ def _live_check(settings: Any, token: str, channel_id: str) -> list[Problem]:
 class SlackRegistration(ActionRegistration):
     """Post an event to a Slack channel (see the module docstring); registered once per trigger."""
 
+    rate_limit = (1, 1.0)  # about one message per second per channel (SERVICES.md)
+
     @classmethod
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a missing channel or integration, and a channel Slack (or the integration) does not know."""

@@ -1,17 +1,21 @@
-"""Deliveries → registration ``fire()`` → outcomes; failures → deliveries DLQ.
+"""Deliveries → registration ``fire()`` → outcomes; retries, circuits, dead letters.
 
 The agent reads the deliveries topic without automatic acks and hands each
 delivery to an :class:`InFlight` set (per-target order, bounded pending) while
-at most ``max_in_flight`` fires run at once. A delivery's message is acked —
-and so its offset becomes committable — only after its outcome is on its way
-to the outcomes topic (Faust flushes the producer before every commit), and,
-on success, after its dedup key is in the dedup table; acks go out in offset
-order per partition (``acks.py``). Ordered steps per delivery:
+at most ``max_in_flight`` fires run at once. Per delivery, in order:
 
 1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay);
-2. resolve the integration (credentials never travel in deliveries) and fire;
-3. write the outcome; on success mark the dedup key, on failure dead-letter;
-4. ack (once every earlier delivery of the partition is acked too).
+2. if its target's circuit is open, park it behind the circuit's head
+   (``tables/circuits.py``) unless it *is* the head;
+3. pace to the registration's ``rate_limit``, resolve the integration
+   (credentials never travel in deliveries) and fire;
+4. write an outcome for every attempt; on success mark the dedup key; on a
+   retryable failure retry in-process or park in a retry tier
+   (``retry.py``); on a permanent one, or past the limits, dead-letter;
+5. ack — in offset order per partition (``acks.py``), so the committed
+   offset never passes a delivery still in flight. Faust flushes the
+   producer before it commits, so outcomes, parked deliveries and dead
+   letters are on the broker before the offset moves.
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from notification_actions.errors import DeliveryError, PermanentDeliveryError, R
 from notification_actions.models import Integration
 from notification_actions.registry import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
-from notification_actions.streams import headers as h
 from notification_actions.streams.acks import OrderedAcks, Ticket
+from notification_actions.streams.dead_letters import DeliveryDeadLetters
 from notification_actions.streams.inflight import InFlight
+from notification_actions.streams.ratelimit import Pacer
 from notification_actions.streams.records import Delivery, Outcome
-from notification_actions.streams.rejects import origin_of
+from notification_actions.streams.retry import RetryPolicy, RetryTiers
+from notification_actions.tables.circuits import CircuitTable
 from notification_actions.tables.dedup import DedupTable
 from notification_actions.tables.records import DirectoryTable, IntegrationsTable
 
@@ -69,8 +75,10 @@ class DispatchStage:
         integrations: IntegrationsTable,
         directory: DirectoryTable,
         dedup: DedupTable,
+        circuits: CircuitTable,
         outcomes: faust.TopicT,
-        dead_letters: faust.TopicT,
+        tiers: RetryTiers,
+        dead_letters: DeliveryDeadLetters,
         crash,
     ) -> None:
         self.settings = settings
@@ -78,12 +86,16 @@ class DispatchStage:
         self.integrations = integrations
         self.directory = directory
         self.dedup = dedup
+        self.circuits = circuits
         self.outcomes = outcomes
+        self.tiers = tiers
         self.dead_letters = dead_letters
-        self.counts = {"ok": 0, "dead": 0, "duplicate": 0}
+        self.crash = crash
+        self.policy = RetryPolicy(settings)
+        self.pacer = Pacer()
+        self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
         self._http: httpx.AsyncClient | None = None
         self._firing: asyncio.Semaphore | None = None
-        self.crash = crash
 
     async def agent(self, stream: faust.StreamT) -> None:
         if self._http is None:
@@ -120,27 +132,102 @@ class DispatchStage:
             return
         acks.done(ticket)
 
+    # --- one delivery -----------------------------------------------------------
     async def handle(self, event: faust.EventT) -> None:
         try:
             delivery = Delivery.from_bytes(event.value)
         except Exception as exc:
-            await self._dead_letter_raw(event, exc)
+            await self.dead_letters.send_raw(event, exc)
             return
+        target = delivery.target_key
         if self.dedup.delivered(delivery.dedup_key):
             self.counts["duplicate"] += 1
             log.info("delivery %s already succeeded; not firing again", delivery.dedup_key)
+            if delivery.seq is not None:
+                self.circuits.finish(target, delivery.seq)
             return
-        outcome, integration = await self.fire(delivery)
-        await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
-        if outcome.result == "ok":
-            self.counts["ok"] += 1
-            self.dedup.mark_delivered(delivery.dedup_key)
-        else:
-            self.counts["dead"] += 1
-            await self._dead_letter(event, delivery, outcome)
+        circuit = self.circuits.get(target)
+        if circuit is not None:
+            if delivery.seq is None:
+                delivery.seq = self.circuits.park(target, circuit.tier)
+                await self._park(event, delivery, circuit.tier, self.settings.retry_delays_seconds[circuit.tier])
+                return
+            if delivery.seq < circuit.head:
+                return  # a repeat of one that is already done
+            if delivery.seq > circuit.head:
+                await self._park(event, delivery, circuit.tier, self.settings.retry_delays_seconds[circuit.tier])
+                return
+        elif delivery.seq is not None:
+            delivery.seq = None  # its circuit closed meanwhile: an ordinary delivery again
+        await self._attempt(event, delivery)
 
-    async def fire(self, delivery: Delivery) -> tuple[Outcome, Integration | None]:
-        """Fire once and describe what happened. Never raises."""
+    async def _attempt(self, event: faust.EventT, delivery: Delivery) -> None:
+        target = delivery.target_key
+        action = delivery.action
+        registration = self.registry.find(action.trigger_type, action.service_type, action.target_type)
+        rate = registration.rate_limit if registration is not None else None
+        quick_used = 0
+        while True:
+            await self.pacer.wait(target, rate)
+            if delivery.first_attempt_at is None:
+                delivery.first_attempt_at = time.time()
+            result, error, latency_ms, integration = await self.fire(delivery)
+            if error is None:
+                await self._record(delivery, "ok", latency_ms, integration, fired=result)
+                self.dedup.mark_delivered(delivery.dedup_key)
+                self._finish(delivery)
+                return
+            if isinstance(error, RetryableDeliveryError):
+                decision = self.policy.decide(delivery, error, quick_used)
+            else:
+                decision = None
+            if decision is None or decision.kind == "dead":
+                outcome = await self._record(delivery, "dead", latency_ms, integration, error=error)
+                await self.dead_letters.send(event.key, delivery, outcome)
+                self._finish(delivery)
+                return
+            await self._record(delivery, "retry", latency_ms, integration, error=error)
+            delivery.last_error = f"{type(error).__name__}: {redact(str(error), integration)}"[:500]
+            delivery.attempt += 1
+            if decision.kind == "quick":
+                if not decision.rate_limited:
+                    quick_used += 1
+                await asyncio.sleep(decision.wait)
+                continue
+            assert decision.tier is not None
+            if delivery.seq is None:
+                delivery.seq = self.circuits.park(target, decision.tier)
+            else:
+                self.circuits.moved_to(target, decision.tier)
+            await self._park(event, delivery, decision.tier, decision.wait)
+            return
+
+    def _finish(self, delivery: Delivery) -> None:
+        if delivery.seq is not None:
+            self.circuits.finish(delivery.target_key, delivery.seq)
+
+    async def _park(self, event: faust.EventT, delivery: Delivery, tier: int, wait: float) -> None:
+        self.counts["parked"] += 1
+        await self.tiers.park(event.key, delivery, tier=tier, wait=wait)
+
+    async def _record(
+        self,
+        delivery: Delivery,
+        result: str,
+        latency_ms: float,
+        integration: Integration | None,
+        *,
+        fired: FireResult | None = None,
+        error: Exception | None = None,
+    ) -> Outcome:
+        """Write one attempt's outcome (the outcomes topic's one record per attempt)."""
+        outcome = self._outcome(delivery, result, latency_ms, integration, fired, error)
+        self.counts[result] += 1
+        await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
+        return outcome
+
+    async def fire(self, delivery: Delivery) -> tuple[FireResult | None, Exception | None, float, Integration | None]:
+        """Fire once: ``(result, error, latency_ms, integration)``. Never raises."""
         action = delivery.action
         started = time.monotonic()
         integration = None
@@ -171,16 +258,18 @@ class DispatchStage:
             error = RetryableDeliveryError("fire() timed out", code="timeout")
         except Exception as exc:  # a registration bug is still an outcome, never a crash
             error = exc
-        latency_ms = (time.monotonic() - started) * 1000
-        return self._outcome(delivery, result, error, latency_ms, integration), integration
+            if not isinstance(exc, DeliveryError):
+                log.error("registration raised %s for action %s", type(exc).__name__, action.id)
+        return result, error, (time.monotonic() - started) * 1000, integration
 
     def _outcome(
         self,
         delivery: Delivery,
-        result: FireResult | None,
-        error: Exception | None,
+        result: str,
         latency_ms: float,
         integration: Integration | None,
+        fired: FireResult | None,
+        error: Exception | None,
     ) -> Outcome:
         action = delivery.action
         base = dict(
@@ -190,73 +279,21 @@ class DispatchStage:
             trigger=action.trigger_type.slug,
             service=action.service_type.slug,
             target=action.target_type.slug,
+            result=result,
             attempt=delivery.attempt,
             latency_ms=round(latency_ms, 3),
             at=time.time(),
         )
         if error is None:
             return Outcome(
-                result="ok",
-                status=result.status if result else None,
-                detail=redact(result.detail, integration) if result else "",
+                status=fired.status if fired else None,
+                detail=redact(fired.detail, integration) if fired else "",
                 **base,
             )
-        status = getattr(error, "status", None)
-        code = getattr(error, "code", None) if isinstance(error, DeliveryError) else None
-        message = redact(str(error), integration) or type(error).__name__
-        if not isinstance(error, DeliveryError):
-            log.error("registration raised %s for action %s", type(error).__name__, action.id)
-        # Until the retry path exists every failure is final: dead-lettered, never lost.
         return Outcome(
-            result="dead",
-            status=status,
+            status=getattr(error, "status", None),
             error_class=type(error).__name__,
-            error=message[:1000],
-            code=code,
+            error=(redact(str(error), integration) or type(error).__name__)[:1000],
+            code=getattr(error, "code", None) if isinstance(error, DeliveryError) else None,
             **base,
-        )
-
-    async def _dead_letter(self, event: faust.EventT, delivery: Delivery, outcome: Outcome) -> None:
-        origin = delivery.origin
-        log.warning(
-            "delivery %s dead-lettered: %s: %s", delivery.dedup_key, outcome.error_class, outcome.error
-        )
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.at))
-        await self.dead_letters.send(
-            key=event.key,
-            value=delivery.to_bytes(),
-            headers=h.encode(
-                {
-                    h.ERROR_CLASS: outcome.error_class,
-                    h.ERROR_MESSAGE: outcome.error,
-                    h.ERROR_CODE: outcome.code or (str(outcome.status) if outcome.status else None),
-                    h.ATTEMPTS: delivery.attempt,
-                    h.FIRST_ATTEMPT_AT: when,
-                    h.LAST_ATTEMPT_AT: when,
-                    h.ORIGIN_TOPIC: origin.topic,
-                    h.ORIGIN_PARTITION: origin.partition,
-                    h.ORIGIN_OFFSET: origin.offset,
-                    h.ACTION_ID: delivery.action.id,
-                    h.ORGANIZATION_ID: delivery.action.organization_id,
-                    h.DEDUP_KEY: delivery.dedup_key,
-                }
-            ),
-        )
-
-    async def _dead_letter_raw(self, event: faust.EventT, exc: Exception) -> None:
-        origin = origin_of(event)
-        log.error("undecodable delivery at %s: %s", origin, exc)
-        await self.dead_letters.send(
-            key=event.key,
-            value=event.value,
-            headers=h.encode(
-                {
-                    h.ERROR_CLASS: "InvalidDelivery",
-                    h.ERROR_MESSAGE: f"undecodable delivery: {type(exc).__name__}",
-                    h.ORIGIN_TOPIC: origin.topic,
-                    h.ORIGIN_PARTITION: origin.partition,
-                    h.ORIGIN_OFFSET: origin.offset,
-                    h.FAILED_AT: h.now_iso(),
-                }
-            ),
         )

@@ -24,6 +24,9 @@ ORIGIN_TIMESTAMP = "na-origin-timestamp"
 ACTION_ID = "na-action-id"
 ORGANIZATION_ID = "na-organization-id"
 DEDUP_KEY = "na-dedup-key"
+DUE_AT = "na-due-at"
+TIER = "na-tier"
+LAST_ERROR = "na-last-error"
 FAILED_AT = "na-failed-at"
 
 MAX_HEADER_TEXT = 2000

@@ -45,6 +45,12 @@ class Delivery(BaseModel):
     origin: Origin
     matched_at: float
     attempt: int = 1
+    first_attempt_at: float | None = None
+    last_error: str | None = None
+    # Set while the delivery waits in the retry path: its place in its
+    # target's queue (see tables/circuits.py) and the tier it waits in.
+    seq: int | None = None
+    tier: int | None = None
 
     @classmethod
     def build(cls, event: Event, action: NotificationAction, origin: Origin) -> "Delivery":

@@ -49,6 +49,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.config_rejected_topic, 1),
         TopicSpec(settings.events_dlq_topic, n),
         TopicSpec(settings.deliveries_topic, n),
+        *[TopicSpec(name, n) for name in settings.retry_topics()],
         TopicSpec(settings.deliveries_dlq_topic, n),
         TopicSpec(settings.outcomes_topic, n),
     ]

@@ -1,0 +1,108 @@
+"""The retry tiers' delay queue: tier topics → (wait until due) → deliveries topic.
+
+Each tier topic has one fixed delay, so within a partition due times only
+grow: the head of a partition is always the first due. This consumer (its
+own group, ``<app_id>-retry``, beside the Faust worker's) reads a partition
+until it meets a record not yet due, then seeks back to it and *pauses* the
+partition until that time — no polling, and one waiting partition holds up
+no other. Due records are re-published, unchanged, to the deliveries topic,
+where the dispatch agent takes them with its tables; the tier offset is
+committed only after the broker has them (at least once; the dedup table
+and the circuit's sequence numbers absorb a repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from notification_actions.settings import Settings
+from notification_actions.streams import headers as h
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DelayQueue"]
+
+
+def due_at(headers: list[tuple[str, bytes]] | None) -> float:
+    for name, value in headers or ():
+        if name == h.DUE_AT:
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+class DelayQueue:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.moved = 0
+
+    async def run(self) -> None:
+        """Forward due records forever. An error (the broker away, say) restarts
+        the consumer from its committed offsets after a pause, rather than
+        crashing the worker: Faust would take the whole app down with a task."""
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("retry delay queue failed; restarting it from the committed offsets in 2s")
+                await asyncio.sleep(2.0)
+
+    async def _run_once(self) -> None:
+        hosts = self.settings.broker_hosts()
+        consumer = AIOKafkaConsumer(
+            *self.settings.retry_topics(),
+            bootstrap_servers=hosts,
+            group_id=f"{self.settings.app_id}-retry",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=hosts, acks="all", enable_idempotence=True)
+        await producer.start()
+        await consumer.start()
+        log.info("retry delay queue started on %s", ", ".join(self.settings.retry_topics()))
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+                for tp, records in batch.items():
+                    await self._forward(consumer, producer, tp, records)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _forward(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, tp: TopicPartition, records) -> None:
+        sent = []
+        last = None
+        for record in records:
+            wait = due_at(record.headers) - time.time()
+            if wait > 0:
+                consumer.seek(tp, record.offset)
+                consumer.pause(tp)
+                asyncio.get_running_loop().call_later(wait, self._resume, consumer, tp)
+                break
+            sent.append(
+                await producer.send(
+                    self.settings.deliveries_topic, key=record.key, value=record.value, headers=list(record.headers)
+                )
+            )
+            last = record.offset
+        if sent:
+            await asyncio.gather(*sent)
+            await consumer.commit({tp: last + 1})
+            self.moved += len(sent)
+
+    @staticmethod
+    def _resume(consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        try:
+            consumer.resume(tp)
+        except Exception:  # revoked meanwhile: its new owner reads it afresh
+            pass

@@ -1,0 +1,92 @@
+"""Per-target circuits: a target whose delivery is in the retry path is *open*.
+
+While a target's circuit is open, its deliveries wait in the retry path, in
+order: each gets a sequence number, and only the circuit's *head* (the
+oldest still waiting) is fired; later ones are parked behind it in the same
+or a later retry tier. That keeps a broken target from being hammered (one
+attempt per tier delay, not one per delivery), keeps other targets
+unaffected, and keeps order across retries: a resolve never overtakes its
+trigger. The circuit closes when its last parked delivery is done.
+
+A Faust ``Table`` keyed by target key, co-partitioned with the deliveries
+topic (whose key is also the target key), written only from that target's
+in-order chain in the dispatch agent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+import orjson
+from pydantic import BaseModel
+
+from notification_actions.tables.raw import raw_codecs
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Circuit", "CircuitTable"]
+
+
+class Circuit(BaseModel):
+    head: int = 0          # sequence number of the oldest parked delivery
+    next: int = 0          # sequence number the next parked delivery gets
+    tier: int = 0          # the latest tier a parked delivery of this target waits in
+    opened_at: float = 0.0
+
+    @property
+    def waiting(self) -> int:
+        return self.next - self.head
+
+
+class CircuitTable:
+    def __init__(self, app: faust.App, *, partitions: int) -> None:
+        self.table = app.Table(
+            "circuits",
+            partitions=partitions,
+            **raw_codecs(),
+            help="Targets with deliveries waiting in the retry path, and their queue positions.",
+        )
+
+    def get(self, target: str) -> Circuit | None:
+        raw = self.table.get(target.encode())
+        return Circuit.model_validate(orjson.loads(raw)) if raw is not None else None
+
+    def _put(self, target: str, circuit: Circuit) -> None:
+        self.table[target.encode()] = orjson.dumps(circuit.model_dump())
+
+    def park(self, target: str, tier: int) -> int:
+        """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq."""
+        circuit = self.get(target)
+        if circuit is None:
+            circuit = Circuit(opened_at=time.time())
+            log.warning("circuit opened for %s", target)
+        seq = circuit.next
+        circuit.next += 1
+        circuit.tier = max(circuit.tier, tier)
+        self._put(target, circuit)
+        return seq
+
+    def moved_to(self, target: str, tier: int) -> None:
+        """The head moved on to ``tier``: later deliveries must wait there too, behind it."""
+        circuit = self.get(target)
+        if circuit is not None and tier > circuit.tier:
+            circuit.tier = tier
+            self._put(target, circuit)
+
+    def finish(self, target: str, seq: int) -> None:
+        """The delivery with ``seq`` is done (delivered or dead); the next one becomes head."""
+        circuit = self.get(target)
+        if circuit is None or seq != circuit.head:
+            return
+        circuit.head += 1
+        if circuit.head >= circuit.next:
+            del self.table[target.encode()]
+            log.warning("circuit closed for %s after %.0fs", target, time.time() - circuit.opened_at)
+        else:
+            self._put(target, circuit)
+
+    def open_circuits(self) -> dict[str, Circuit]:
+        """This worker's open circuits (its partitions only)."""
+        return {k.decode(): Circuit.model_validate(orjson.loads(v)) for k, v in self.table.items()}
