@@ -237,15 +237,15 @@ def dev_sink(host: str, port: int, secret: str | None) -> None:
     serve(host, port, secret)
 
 
-def _attach_kafka() -> None:
-    try:
-        from notification_actions.localkafka.cli import kafka
-    except ImportError:  # pragma: no cover - the package always ships it
-        return
+def _attach() -> None:
+    from notification_actions.dlq_cli import dlq
+    from notification_actions.localkafka.cli import kafka
+
     cli.add_command(kafka)
+    cli.add_command(dlq)
 
 
-_attach_kafka()
+_attach()
 
 
 def main() -> None:

@@ -11,12 +11,15 @@ from notification_actions.settings import Settings
 __all__ = ["publish", "read_compacted"]
 
 
-async def publish(settings: Settings, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-    """Send ``(key, value)`` records with acks=all; return how many were acknowledged."""
+async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> int:
+    """Send ``(key, value)`` or ``(key, value, headers)`` records with acks=all; return how many were acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.broker_hosts(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        futures = [await producer.send(topic, key=key, value=value) for key, value in records]
+        futures = [
+            await producer.send(topic, key=record[0], value=record[1], headers=list(record[2]) if len(record) > 2 else None)
+            for record in records
+        ]
         for fut in futures:
             await fut
         return len(futures)

@@ -89,3 +89,15 @@ class Pipeline:
             if time.monotonic() > deadline:
                 raise AssertionError(f"actions of org {org} never reached the expected state: {current}")
             time.sleep(0.1)
+
+
+def run_cli(env: dict[str, str], *args: str, input: bytes | None = None, timeout: float = 120):
+    """Run ``notification-actions ARGS`` as a user would, with the test's settings."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "notification_actions", *args],
+        env={**os.environ, **env}, input=input, capture_output=True, timeout=timeout,
+    )
