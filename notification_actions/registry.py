@@ -66,6 +66,9 @@ class FireResult:
 
     status: int | None = None
     detail: str = ""
+    #: the service said its rate-limit bucket is empty: the next delivery to
+    #: this target should wait this many seconds (the pipeline paces it).
+    wait_after: float | None = None
 
 
 @dataclass(frozen=True)

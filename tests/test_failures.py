@@ -156,7 +156,7 @@ async def test_while_one_target_is_down_others_arrive_and_its_circuit_opens_and_
     # B's deliveries all arrive within their usual deadline while A is down.
     sink.wait_for_sync(10, 15, path_prefix=f"/fine/{ok_org}")
     assert time.monotonic() < up_at, "target B must not wait for target A's recovery"
-    target_a = f"webhook:specific:{sink.url}/broken/{down_org}"
+    target_a = f"webhook:specific:-:{sink.url}/broken/{down_org}"
     deadline = time.monotonic() + 10
     while target_a not in circuits(pipeline):
         assert time.monotonic() < deadline, f"circuit for A never opened: {circuits(pipeline)}"
@@ -272,3 +272,19 @@ async def test_dead_events_can_be_redriven_to_their_topic(pipeline, sink):
                                lambda rs: sum(1 for r in rs if r.value == bad) >= 2, timeout=30)
     again = [r for r in back if r.value == bad][1]
     assert again.key == str(org).encode() and "na-redriven-from" in again.headers
+
+
+async def test_an_empty_rate_limit_bucket_makes_the_next_delivery_wait(pipeline, sink):
+    org = next(_orgs)
+    path = f"/discord-bucket/{org}"
+    # Discord: 204, and the headers say the bucket is empty for 1.5 s.
+    sink.script(path, [(204, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "1.5"}, None)] * 2)
+    await pipeline.put_integration({"id": f"d{org}", "organization_id": org, "provider": "discord",
+                                    "credentials": {"webhook_url": f"{sink.url}{path}/token"}})
+    await pipeline.put_actions({"id": f"a{org}", "organization_id": org, "trigger_type": "audit-log",
+                                "service_type": "discord", "target_type": "specific",
+                                "target_identifier": "#alerts", "integration_id": f"d{org}"})
+    pipeline.wait_actions(org, lambda a: f"a{org}" in a)
+    await pipeline.publish(event(f"e{org}-1", org), event(f"e{org}-2", org))
+    first, second = sink.wait_for_sync(2, 30, path_prefix=path)
+    assert second.arrived - first.arrived >= 1.45, second.arrived - first.arrived

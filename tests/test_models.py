@@ -148,7 +148,9 @@ def test_action_spec_example_and_dump() -> None:
         **ACTION, "enabled": True, "conditions": [], "throttle": None, "template": None,
     }  # fmt: skip
     assert not action.is_org_wide
-    assert action.target_key() == "slack:specific:C024BE91L"
+    assert action.target_key() == "slack:specific:7:C024BE91L"
+    other_workspace = action.model_copy(update={"integration_id": "8"})
+    assert other_workspace.target_key() != action.target_key()
 
 
 def test_action_camel_case_and_int_ids() -> None:

@@ -231,8 +231,16 @@ class NotificationAction(BaseModel):
         return (self.trigger_type, self.service_type, self.target_type)
 
     def target_key(self) -> str:
-        """``service:target_type:identifier``; deliveries to one target are ordered by it."""
-        return f"{self.service_type.slug}:{self.target_type.slug}:{self.target_identifier or ''}"
+        """``service:target_type:integration:identifier``: one real destination.
+
+        Deliveries with the same key are ordered, paced and circuit-broken
+        together. The integration is part of it because an identifier alone is
+        not global: two workspaces can both have a channel ``C024BE91L``.
+        """
+        return (
+            f"{self.service_type.slug}:{self.target_type.slug}:"
+            f"{self.integration_id or '-'}:{self.target_identifier or ''}"
+        )
 
     def conditions_match(self, event: Mapping[str, Any] | Event) -> bool:
         """Whether every condition holds for ``event`` (true when there are none)."""

@@ -148,7 +148,8 @@ class DiscordRegistration(ActionRegistration):
                 # A webhook URL answers 404 only when the webhook is gone (Discord code 10015).
                 raise PermanentDeliveryError(exc.message, code="unknown_webhook", status=404) from exc
             raise
-        return FireResult(status=response.status_code, detail=f"posted to {self.action.target_identifier}")
+        return FireResult(status=response.status_code, detail=f"posted to {self.action.target_identifier}",
+                          wait_after=http.bucket_empty_for(response))
 
 
 REGISTRATIONS: dict[ActionTrigger, type[ActionRegistration]] = register_all(DiscordRegistration, SERVICE)

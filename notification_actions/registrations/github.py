@@ -211,7 +211,7 @@ class GitHubRegistration(ActionRegistration):
             answer = None
         link = answer.get("html_url") if isinstance(answer, dict) else None
         detail = link if isinstance(link, str) else http.body_excerpt(response, redact=(token,))
-        return FireResult(status=response.status_code, detail=detail)
+        return FireResult(status=response.status_code, detail=detail, wait_after=http.bucket_empty_for(response))
 
 
 def _register(trigger: ActionTrigger) -> type[GitHubRegistration]:

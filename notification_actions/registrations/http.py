@@ -150,6 +150,26 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
     return None
 
 
+def bucket_empty_for(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds until a *successful* response's rate-limit bucket refills, when it says it is empty.
+
+    ``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset-after`` (Discord, seconds)
+    or ``x-ratelimit-reset`` (Discord and GitHub, epoch seconds); ``None`` otherwise.
+    """
+    if not _rate_limit_exhausted(response):
+        return None
+    after = response.headers.get("x-ratelimit-reset-after")
+    try:
+        if after:
+            return max(0.0, float(after))
+        reset = response.headers.get("x-ratelimit-reset")
+        if reset:
+            return max(0.0, float(reset) - (time.time() if now is None else now))
+    except ValueError:
+        return None
+    return None
+
+
 def _response_url(response: httpx.Response) -> httpx.URL | None:
     try:
         return response.request.url

@@ -174,6 +174,8 @@ class DispatchStage:
             result, error, latency_ms, integration = await self.fire(delivery)
             if error is None:
                 await self._record(delivery, "ok", latency_ms, integration, fired=result)
+                if result is not None and result.wait_after:
+                    self.pacer.hold(target, result.wait_after)
                 self.dedup.mark_delivered(delivery.dedup_key)
                 self._finish(delivery)
                 return

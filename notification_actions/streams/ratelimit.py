@@ -2,7 +2,9 @@
 
 A registration may declare ``rate_limit = (count, seconds)`` per target (Slack:
 about one message per second per channel; PagerDuty: 120 per minute per
-routing key). Over the limit a delivery *waits*; it does not fail. Deliveries
+routing key), and a service may say so itself: a response whose rate-limit
+headers show an empty bucket (Discord, GitHub) holds the target until it
+refills. Over the limit a delivery *waits*; it does not fail. Deliveries
 of one target run in order in one chain on one worker, so the pacing state
 can live in memory: a target's partition, and so its chain, moves with it.
 """
@@ -22,18 +24,21 @@ class Pacer:
 
     async def wait(self, target: str, rate: tuple[int, float] | None) -> float:
         """Sleep until ``target`` may take one more delivery; return the seconds waited."""
-        if rate is None:
-            return 0.0
-        count, seconds = rate
-        interval = seconds / count
         now = time.monotonic()
         at = max(now, self._next_at.get(target, now))
-        self._next_at[target] = at + interval
-        if len(self._next_at) > self._max_targets:
-            self._forget_idle(now)
+        if rate is not None:
+            count, seconds = rate
+            self._next_at[target] = at + seconds / count
+            if len(self._next_at) > self._max_targets:
+                self._forget_idle(now)
         if at > now:
             await asyncio.sleep(at - now)
         return at - now
+
+    def hold(self, target: str, seconds: float) -> None:
+        """The service said ``target``'s bucket is empty: nothing more for ``seconds``."""
+        until = time.monotonic() + seconds
+        self._next_at[target] = max(self._next_at.get(target, 0.0), until)
 
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, at in self._next_at.items() if at < now]:
