@@ -114,33 +114,45 @@ def _put(kind: str, source: str) -> None:
         "integration": (Integration, settings.integrations_topic, lambda r: r.id),
         "directory": (Directory, settings.directory_topic, lambda r: str(r.organization_id)),
     }[kind]
-    records, errors = [], []
+    parsed, errors = [], []
     for i, doc in enumerate(_records(_read_json(source))):
         try:
-            record = parse_record(model, orjson.dumps(doc))
-            if kind == "action":
-                _check_registration(record)
+            parsed.append((i, parse_record(model, orjson.dumps(doc))))
         except InvalidAction as exc:
             errors.append((i, exc))
-            continue
-        value = record.to_storage() if kind == "integration" else orjson.dumps(record.model_dump(mode="json"))
-        records.append((key_of(record).encode(), value))
+    if kind == "action" and parsed:
+        errors += _check_actions(settings, parsed)
     if errors:
-        _fail_with(errors)
+        _fail_with(sorted(errors, key=lambda e: e[0]))
+    records = [
+        (key_of(r).encode(), r.to_storage() if kind == "integration" else orjson.dumps(r.model_dump(mode="json")))
+        for _, r in parsed
+    ]
     n = asyncio.run(send(settings, topic, records))
     click.echo(f"published {n} {kind} record(s) to {topic}")
 
 
-def _check_registration(action: Any) -> None:
+def _check_actions(settings: Settings, parsed: list) -> list:
+    """The worker's own checks (``checks.check_action``) against what the workers hold now."""
     from notification_actions import registrations  # noqa: F401
+    from notification_actions.checks import check_action
     from notification_actions.registry import REGISTRY
+    from notification_actions.state import load_state
 
-    if REGISTRY.find(action.trigger_type, action.service_type, action.target_type) is None:
-        raise InvalidAction(
-            f"no registration for trigger {action.trigger_type.slug!r}, service "
-            f"{action.service_type.slug!r}, target {action.target_type.slug!r}",
-            field="service_type",
-        )
+    state = asyncio.run(load_state(settings, actions=False))
+    errors = []
+    for i, action in parsed:
+        try:
+            check_action(
+                action,
+                registry=REGISTRY,
+                integration=state.integrations.get(action.integration_id or ""),
+                directory=state.directories.get(action.organization_id),
+                settings=settings,
+            )
+        except InvalidAction as exc:
+            errors.append((i, exc))
+    return errors
 
 
 def _delete(topic: str, key: str, what: str) -> None:
@@ -150,19 +162,16 @@ def _delete(topic: str, key: str, what: str) -> None:
     click.echo(f"published a delete of {what} {key} to {topic}")
 
 
-def _list(topic: str, org: int | None) -> None:
-    from notification_actions.kafka_io import read_compacted
-    from notification_actions.models import Integration
+def _list(kind: str, org: int | None) -> None:
+    from notification_actions.state import load_state
 
-    state = asyncio.run(read_compacted(_settings(), topic))
-    rows = []
-    for raw in state.values():
-        record = orjson.loads(raw)
-        if org is not None and record.get("organization_id") != org:
-            continue
-        if "credentials" in record:
-            record = Integration.from_storage(raw).redacted()
-        rows.append(record)
+    state = asyncio.run(load_state(_settings(), actions=kind == "actions", integrations=kind == "integrations",
+                                   directories=False))
+    if kind == "actions":
+        rows = [a.model_dump(mode="json") for a in state.actions.values()]
+    else:
+        rows = [i.redacted() for i in state.integrations.values()]
+    rows = sorted((r for r in rows if org is None or r.get("organization_id") == org), key=lambda r: r["id"])
     click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
 
 
@@ -188,8 +197,8 @@ def actions_delete(action_id: str) -> None:
 @actions.command("list")
 @click.option("--org", type=int, default=None, help="Only this organization's actions.")
 def actions_list(org: int | None) -> None:
-    """List the actions in force (read from the compacted config topic)."""
-    _list(_settings().config_topic, org)
+    """List the actions the workers hold (refused records are not among them)."""
+    _list("actions", org)
 
 
 @cli.group()
@@ -212,7 +221,8 @@ def integrations_delete(integration_id: str) -> None:
 @integrations.command("list")
 @click.option("--org", type=int, default=None)
 def integrations_list(org: int | None) -> None:
-    _list(_settings().integrations_topic, org)
+    """List the integrations the workers hold, credentials masked."""
+    _list("integrations", org)
 
 
 @cli.group()
@@ -240,9 +250,12 @@ def dev_sink(host: str, port: int, secret: str | None) -> None:
 def _attach() -> None:
     from notification_actions.dlq_cli import dlq
     from notification_actions.localkafka.cli import kafka
+    from notification_actions.ops_cli import replay_command, test_fire_command
 
     cli.add_command(kafka)
     cli.add_command(dlq)
+    cli.add_command(replay_command)
+    cli.add_command(test_fire_command)
 
 
 _attach()

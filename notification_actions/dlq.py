@@ -168,6 +168,7 @@ def plan_deliveries(
             continue
         fresh = delivery.model_copy(update={
             "action": current, "attempt": 1, "first_attempt_at": None, "last_error": None, "seq": None, "tier": None,
+            "force": False,
         })
         yield delivery.dedup_key, fresh.target_key.encode(), fresh.to_bytes()
 

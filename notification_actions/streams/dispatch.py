@@ -140,7 +140,7 @@ class DispatchStage:
             await self.dead_letters.send_raw(event, exc)
             return
         target = delivery.target_key
-        if self.dedup.delivered(delivery.dedup_key):
+        if not delivery.force and self.dedup.delivered(delivery.dedup_key):
             self.counts["duplicate"] += 1
             log.info("delivery %s already succeeded; not firing again", delivery.dedup_key)
             if delivery.seq is not None:

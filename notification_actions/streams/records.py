@@ -51,6 +51,8 @@ class Delivery(BaseModel):
     # target's queue (see tables/circuits.py) and the tier it waits in.
     seq: int | None = None
     tier: int | None = None
+    # A forced replay (``replay --force``) fires even if the dedup key succeeded.
+    force: bool = False
 
     @classmethod
     def build(cls, event: Event, action: NotificationAction, origin: Origin) -> "Delivery":
