@@ -2,7 +2,7 @@
 
 Every module is imported here by hand, so this list is the whole list: a new
 service's module is added below, and nothing scans this folder for plugins.
-Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``vendor``, ``common``) register nothing.
+Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``common``, ``incoming_webhook``) register nothing.
 """
 
 from . import (

@@ -32,31 +32,17 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
-from notification_actions.models import ActionService, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.errors import PermanentDeliveryError
+from notification_actions.models import ActionService, ActionTrigger, Event
+from notification_actions.registry import ActionRegistration, FireResult
 
 from . import http
-from .ssrf import check_url, check_url_at_fire
-from .vendor import (
-    available,
-    cut,
-    data_fields,
-    heading,
-    integration_problems,
-    message_text,
-    org_integrations,
-    register_all,
-    require_secret,
-    target_problems,
-    units,
-    url_secrets,
-)
+from .common import cut, data_fields, heading, message_text, register_all, units
+from .incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["LIMITS", "REGISTRATIONS", "DiscordRegistration", "DiscordTarget", "embed"]
 
 SERVICE = ActionService.DISCORD
-URL_FIELD = "integration.credentials.webhook_url"
 LIMITS = {"title": 256, "description": 4096, "fields": 25, "field_name": 256, "field_value": 1024,
           "footer": 2048, "total": 6000}
 MAX_FIELDS = 10  # fewer than Discord's 25: a card, not a dump of the event
@@ -98,37 +84,10 @@ def embed(event: Event, text: str) -> dict[str, Any]:
     return out
 
 
-class DiscordRegistration(ActionRegistration):
+class DiscordRegistration(IncomingWebhookRegistration):
     """Post an event to a Discord channel webhook; registered once per trigger."""
 
-    @classmethod
-    def validate_action(cls, data: ActionInput) -> None:
-        """Refuse a missing label or integration, and a webhook URL the SSRF guard refuses."""
-        action, integration = data.action, data.integration
-        _, problems = target_problems(DiscordTarget, action)
-        problems += integration_problems(action, integration, SERVICE, [("webhook_url", None)])
-        url = integration.secret("webhook_url") if integration is not None and not problems else None
-        if url is not None:
-            try:
-                check_url(url, data.settings, resolve=False)
-            except InvalidAction as exc:  # its messages name scheme and host only
-                problems += [Problem(URL_FIELD, p.message) for p in exc.problems]
-        if problems:
-            raise InvalidAction(problems)
-
-    @classmethod
-    def serialize_available(
-        cls, organization: int, integrations: list[Integration] | None = None
-    ) -> list[dict[str, Any]]:
-        """One entry per ``discord`` integration of ``organization`` with a webhook URL."""
-        entries = []
-        for integration in org_integrations(organization, integrations, SERVICE):
-            if integration.secret("webhook_url") is None:
-                continue
-            label = integration.metadata.get("channel")
-            label = label if isinstance(label, str) and label else None
-            entries.append(available(cls, DiscordTarget, integration, label, label))
-        return entries
+    target_model = DiscordTarget
 
     def payload(self, event: Event) -> dict[str, Any]:
         """The webhook body for ``event``."""
@@ -136,13 +95,8 @@ class DiscordRegistration(ActionRegistration):
 
     async def fire(self, data: Event) -> FireResult:
         """Post the embed; raise a classified ``DeliveryError`` on failure (never showing the URL)."""
-        url = require_secret(self, "webhook_url")
-        await check_url_at_fire(url, self.context.settings)
         try:
-            response = await http.send(
-                self.context, "POST", url, service=SERVICE.slug, redact=url_secrets(url),
-                content=orjson.dumps(self.payload(data)), headers={"content-type": "application/json"},
-            )
+            response = await self.post(orjson.dumps(self.payload(data)))
         except PermanentDeliveryError as exc:
             if exc.status == 404:
                 # A webhook URL answers 404 only when the webhook is gone (Discord code 10015).

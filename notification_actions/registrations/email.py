@@ -45,14 +45,12 @@ from notification_actions.models import (
     EmailAddress,
     Event,
     Integration,
-    NotificationAction,
     StrId,
-    problems_from,
 )
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 from notification_actions.settings import Settings
 
-from .common import Composed, compose, cut, one_line, requires_of
+from .common import Composed, available, compose, cut, delivery_key, one_line, register, target_problems
 
 __all__ = [
     "REGISTRATIONS",
@@ -227,11 +225,9 @@ class MailRegistration(ActionRegistration):
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a malformed target, and a user or team that the directory does not know."""
         action = data.action
-        given = {"target_identifier": action.target_identifier} if action.target_identifier is not None else {}
-        try:
-            cls.target_model.model_validate(given)
-        except ValidationError as exc:
-            raise InvalidAction(problems_from(exc)) from None
+        _, problems = target_problems(cls.target_model, action)
+        if problems:
+            raise InvalidAction(problems)
         problem = _lookup_problem(cls.target_type, action.target_identifier or "", data.directory)
         if problem:
             raise InvalidAction([Problem("target_identifier", problem)])
@@ -241,16 +237,7 @@ class MailRegistration(ActionRegistration):
         cls, organization: int, integrations: list[Integration] | None = None
     ) -> list[dict[str, Any]]:
         """One entry: email needs no integration, only a target."""
-        action = {
-            "triggerType": cls.trigger_type.slug,
-            "serviceType": cls.service_type.slug,
-            "targetType": cls.target_type.slug,
-            "integrationId": None,
-            "integrationName": None,
-            "targetIdentifier": None,
-            "targetDisplay": None,
-        }
-        return [{"action": action, "requires": requires_of(cls.target_model)}]
+        return [available(cls, cls.target_model)]
 
     def _directory(self) -> Directory:
         directory = self.context.directory
@@ -285,7 +272,7 @@ class MailRegistration(ActionRegistration):
                 code="no_recipients",
             )
         settings = self.context.settings
-        delivery_id = self.context.delivery_id or f"{data.id}:{self.action.id}"
+        delivery_id = delivery_key(self, data)
         message = build_message(
             compose(self.action, data), sender=settings.smtp_from, recipients=recipients, delivery_id=delivery_id
         )
@@ -306,20 +293,15 @@ def register_mail(
     trigger: ActionTrigger,
     target: ActionTarget,
     target_model: type[BaseModel],
-    module: str,
-) -> type[MailRegistration]:
-    """Create and register ``base``'s subclass for one (trigger, service, target)."""
-    words = [*service.slug.split("_"), *trigger.slug.split("-"), *target.slug.split("_")]
-    name = "".join(word.title() for word in words) + "Registration"
-    doc = f"The {service.slug} registration for {trigger.slug!r} events to a {target.slug!r} target."
-    cls = type(name, (base,), {"__module__": module, "__doc__": doc, "target_model": target_model})
-    return NotificationAction.register_action(
-        trigger_type=trigger.value, service_type=service.value, target_type=target.value
-    )(cls)
+) -> type[ActionRegistration]:
+    """Create and register ``base``'s subclass for one (trigger, service, target), with its ``target_model``."""
+    return register(
+        base, service, trigger, target, name="{service}{trigger}{target}Registration", attrs={"target_model": target_model}
+    )
 
 
-REGISTRATIONS: dict[tuple[ActionTrigger, ActionTarget], type[MailRegistration]] = {
-    (trigger, target): register_mail(MailRegistration, SERVICE, trigger, target, model, __name__)
+REGISTRATIONS: dict[tuple[ActionTrigger, ActionTarget], type[ActionRegistration]] = {
+    (trigger, target): register_mail(MailRegistration, SERVICE, trigger, target, model)
     for trigger in ActionTrigger
     for target, model in TARGET_MODELS.items()
 }

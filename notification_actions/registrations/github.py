@@ -29,26 +29,28 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
-from notification_actions import __version__
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem, RetryableDeliveryError
-from notification_actions.models import (
-    ActionService,
-    ActionTarget,
-    ActionTrigger,
-    Event,
-    Integration,
-    NotificationAction,
-    problems_from,
-)
+from notification_actions.models import ActionService, ActionTrigger, Event, Integration
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .common import Composed, compose, cut, integration_problems, one_line, requires_of, units
+from .common import (
+    Composed,
+    available,
+    compose,
+    configured,
+    cut,
+    integration_metadata,
+    integration_problems,
+    one_line,
+    register_all,
+    target_problems,
+    units,
+)
 
 __all__ = ["REGISTRATIONS", "GitHubMetadata", "GitHubRegistration", "GitHubTarget", "issue_body"]
 
 SERVICE = ActionService.GITHUB
-USER_AGENT = f"notification-actions/{__version__ or 0}"
 API_VERSION = "2022-11-28"
 # GitHub's documented limits: titles of 256 characters, bodies of 65,536.
 TITLE_CHARS = 256
@@ -102,10 +104,6 @@ def issue_body(composed: Composed) -> str:
     return f"{head}\n\n{fence}\n{cut(block, room)}\n{fence}"
 
 
-def _metadata(integration: Integration) -> GitHubMetadata:
-    return GitHubMetadata.model_validate(integration.metadata)
-
-
 class GitHubRegistration(ActionRegistration):
     """Open a GitHub issue in the action's repository (see the module docstring); one subclass per trigger."""
 
@@ -113,26 +111,18 @@ class GitHubRegistration(ActionRegistration):
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a malformed repository, one the integration lacks, and an unusable integration."""
         action, integration = data.action, data.integration
-        problems: list[Problem] = []
-        given = {"target_identifier": action.target_identifier} if action.target_identifier is not None else {}
-        try:
-            GitHubTarget.model_validate(given)
-        except ValidationError as exc:
-            problems.extend(problems_from(exc))
-        found = integration_problems(action, integration, SERVICE.slug, ("token",))
+        _, problems = target_problems(GitHubTarget, action)
+        found = integration_problems(action, integration, SERVICE, ("token",))
         problems.extend(found)
         if integration is not None and not any(p.field == "integration_id" for p in found):
-            try:
-                repositories = _metadata(integration).repositories
-            except ValidationError as exc:
-                problems.extend(problems_from(exc, prefix="integration.metadata"))
-            else:
-                if action.target_identifier and action.target_identifier not in repositories:
-                    shown = ", ".join(repositories) or "none"
-                    problems.append(Problem(
-                        "target_identifier",
-                        f"repository {action.target_identifier!r} is not among the integration's ({shown})",
-                    ))
+            meta, invalid = integration_metadata(GitHubMetadata, integration)
+            problems.extend(invalid)
+            if meta is not None and action.target_identifier and action.target_identifier not in meta.repositories:
+                shown = ", ".join(meta.repositories) or "none"
+                problems.append(Problem(
+                    "target_identifier",
+                    f"repository {action.target_identifier!r} is not among the integration's ({shown})",
+                ))
         if problems:
             raise InvalidAction(problems)
 
@@ -141,28 +131,11 @@ class GitHubRegistration(ActionRegistration):
         cls, organization: int, integrations: list[Integration] | None = None
     ) -> list[dict[str, Any]]:
         """One entry per repository of each usable ``github`` integration of ``organization``."""
-        entries = []
-        for integration in integrations or []:
-            if integration.organization_id != organization or integration.provider != SERVICE.slug:
-                continue
-            if not integration.secret("token"):
-                continue
-            try:
-                repositories = _metadata(integration).repositories
-            except ValidationError:
-                continue
-            for full_name in repositories:
-                action = {
-                    "triggerType": cls.trigger_type.slug,
-                    "serviceType": cls.service_type.slug,
-                    "targetType": cls.target_type.slug,
-                    "integrationId": integration.id,
-                    "integrationName": integration.name,
-                    "targetIdentifier": full_name,
-                    "targetDisplay": full_name,
-                }
-                entries.append({"action": action, "requires": requires_of(GitHubTarget, filled=("target_identifier",))})
-        return entries
+        return [
+            available(cls, GitHubTarget, integration, full_name, full_name)
+            for integration, meta in configured(organization, integrations, SERVICE, ("token",), GitHubMetadata)
+            for full_name in meta.repositories
+        ]
 
     def payload(self, event: Event) -> dict[str, Any]:
         """The create-issue body for ``event``."""
@@ -189,7 +162,7 @@ class GitHubRegistration(ActionRegistration):
             "authorization": f"Bearer {token}",
             "accept": "application/vnd.github+json",
             "x-github-api-version": API_VERSION,
-            "user-agent": USER_AGENT,
+            "user-agent": http.USER_AGENT,
             "content-type": "application/json",
         }
         try:
@@ -214,14 +187,7 @@ class GitHubRegistration(ActionRegistration):
         return FireResult(status=response.status_code, detail=detail, wait_after=http.bucket_empty_for(response))
 
 
-def _register(trigger: ActionTrigger) -> type[GitHubRegistration]:
-    name = "GitHub" + "".join(part.title() for part in trigger.slug.split("-")) + "Registration"
-    doc = f"The GitHub registration for {trigger.slug!r} events."
-    cls = type(name, (GitHubRegistration,), {"__module__": __name__, "__doc__": doc})
-    return NotificationAction.register_action(
-        trigger_type=trigger.value, service_type=SERVICE.value, target_type=ActionTarget.SPECIFIC.value
-    )(cls)
-
-
-REGISTRATIONS: dict[ActionTrigger, type[GitHubRegistration]] = {t: _register(t) for t in ActionTrigger}
+REGISTRATIONS: dict[ActionTrigger, type[ActionRegistration]] = register_all(
+    GitHubRegistration, SERVICE, name="GitHub{trigger}Registration"
+)
 """The registered subclass of :class:`GitHubRegistration` for each trigger."""

@@ -30,11 +30,13 @@ from typing import Any
 import httpx
 import orjson
 
+from .. import __version__
 from ..errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
 __all__ = [
     "EXCERPT_CHARS",
     "MAX_RESPONSE_BYTES",
+    "USER_AGENT",
     "body_excerpt",
     "classify_exception",
     "classify_response",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 200
+USER_AGENT = f"notification-actions/{__version__ or 0}"
 # Endpoints are user-chosen URLs: never hold more than this much of an answer in memory.
 MAX_RESPONSE_BYTES = 1 << 20
 _REDACTED = "[redacted]"

@@ -30,27 +30,30 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from notification_actions import __version__
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
-from notification_actions.models import (
-    ActionService,
-    ActionTarget,
-    ActionTrigger,
-    Event,
-    Integration,
-    NotificationAction,
-    problems_from,
-)
+from notification_actions.models import ActionService, ActionTrigger, Event, Integration, NotificationAction
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .common import Composed, compose, cut, integration_problems, one_line, requires_of, units
-from .ssrf import check_url, check_url_at_fire
+from .common import (
+    Composed,
+    available,
+    compose,
+    configured,
+    cut,
+    integration_metadata,
+    integration_problems,
+    one_line,
+    register_all,
+    target_problems,
+    units,
+    url_problems,
+)
+from .ssrf import check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "JiraMetadata", "JiraRegistration", "JiraTarget", "adf_document", "issue_fields"]
 
 SERVICE = ActionService.JIRA
-USER_AGENT = f"notification-actions/{__version__ or 0}"
 CREDENTIALS = ("email", "api_token")
 # Jira's summary field holds at most 255 characters.
 SUMMARY_CHARS = 255
@@ -124,10 +127,6 @@ def issue_fields(action: NotificationAction, event: Event, issue_type: str) -> d
     }
 
 
-def _metadata(integration: Integration) -> JiraMetadata:
-    return JiraMetadata.model_validate(integration.metadata)
-
-
 class JiraRegistration(ActionRegistration):
     """Create a Jira issue in the action's project (see the module docstring); one subclass per trigger."""
 
@@ -135,13 +134,8 @@ class JiraRegistration(ActionRegistration):
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a missing project key, a project the integration lacks, and an unusable integration."""
         action, integration = data.action, data.integration
-        problems: list[Problem] = []
-        given = {"target_identifier": action.target_identifier} if action.target_identifier is not None else {}
-        try:
-            JiraTarget.model_validate(given)
-        except ValidationError as exc:
-            problems.extend(problems_from(exc))
-        found = integration_problems(action, integration, SERVICE.slug, CREDENTIALS)
+        _, problems = target_problems(JiraTarget, action)
+        found = integration_problems(action, integration, SERVICE, CREDENTIALS)
         problems.extend(found)
         if integration is not None and not any(p.field == "integration_id" for p in found):
             problems.extend(cls._metadata_problems(action, integration, data.settings))
@@ -150,15 +144,10 @@ class JiraRegistration(ActionRegistration):
 
     @classmethod
     def _metadata_problems(cls, action: NotificationAction, integration: Integration, settings: Any) -> list[Problem]:
-        try:
-            meta = _metadata(integration)
-        except ValidationError as exc:
-            return problems_from(exc, prefix="integration.metadata")
-        problems = []
-        try:
-            check_url(meta.site, settings, resolve=False)
-        except InvalidAction as exc:
-            problems += [Problem("integration.metadata.site", p.message) for p in exc.problems]
+        meta, problems = integration_metadata(JiraMetadata, integration)
+        if meta is None:
+            return problems
+        problems = url_problems(meta.site, settings, "integration.metadata.site")
         keys = [p.key for p in meta.projects]
         if action.target_identifier and action.target_identifier not in keys:
             shown = ", ".join(keys) or "none"
@@ -172,28 +161,11 @@ class JiraRegistration(ActionRegistration):
         cls, organization: int, integrations: list[Integration] | None = None
     ) -> list[dict[str, Any]]:
         """One entry per project of each usable ``jira`` integration of ``organization``."""
-        entries = []
-        for integration in integrations or []:
-            if integration.organization_id != organization or integration.provider != SERVICE.slug:
-                continue
-            if any(not integration.secret(name) for name in CREDENTIALS):
-                continue
-            try:
-                projects = _metadata(integration).projects
-            except ValidationError:
-                continue
-            for project in projects:
-                action = {
-                    "triggerType": cls.trigger_type.slug,
-                    "serviceType": cls.service_type.slug,
-                    "targetType": cls.target_type.slug,
-                    "integrationId": integration.id,
-                    "integrationName": integration.name,
-                    "targetIdentifier": project.key,
-                    "targetDisplay": project.name or project.key,
-                }
-                entries.append({"action": action, "requires": requires_of(JiraTarget, filled=("target_identifier",))})
-        return entries
+        return [
+            available(cls, JiraTarget, integration, project.key, project.name or project.key)
+            for integration, meta in configured(organization, integrations, SERVICE, CREDENTIALS, JiraMetadata)
+            for project in meta.projects
+        ]
 
     def _integration(self) -> tuple[Integration, JiraMetadata]:
         integration = self.context.integration
@@ -202,7 +174,7 @@ class JiraRegistration(ActionRegistration):
         if any(not integration.secret(name) for name in CREDENTIALS):
             raise PermanentDeliveryError("jira: the integration's email or api_token is missing", code="integration_missing")
         try:
-            return integration, _metadata(integration)
+            return integration, JiraMetadata.model_validate(integration.metadata)
         except ValidationError:
             raise PermanentDeliveryError("jira: the integration's metadata is invalid", code="invalid_integration") from None
 
@@ -218,7 +190,7 @@ class JiraRegistration(ActionRegistration):
             "authorization": f"Basic {basic}",
             "accept": "application/json",
             "content-type": "application/json",
-            "user-agent": USER_AGENT,
+            "user-agent": http.USER_AGENT,
         }
         redact = (token, basic)
         response = await http.send(
@@ -233,14 +205,5 @@ class JiraRegistration(ActionRegistration):
         return FireResult(status=response.status_code, detail=detail)
 
 
-def _register(trigger: ActionTrigger) -> type[JiraRegistration]:
-    name = "Jira" + "".join(part.title() for part in trigger.slug.split("-")) + "Registration"
-    doc = f"The Jira registration for {trigger.slug!r} events."
-    cls = type(name, (JiraRegistration,), {"__module__": __name__, "__doc__": doc})
-    return NotificationAction.register_action(
-        trigger_type=trigger.value, service_type=SERVICE.value, target_type=ActionTarget.SPECIFIC.value
-    )(cls)
-
-
-REGISTRATIONS: dict[ActionTrigger, type[JiraRegistration]] = {t: _register(t) for t in ActionTrigger}
+REGISTRATIONS: dict[ActionTrigger, type[ActionRegistration]] = register_all(JiraRegistration, SERVICE)
 """The registered subclass of :class:`JiraRegistration` for each trigger."""

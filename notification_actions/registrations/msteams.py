@@ -29,32 +29,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from notification_actions.errors import InvalidAction, Problem
-from notification_actions.models import ActionService, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.models import ActionService, ActionTrigger, Event
+from notification_actions.registry import ActionRegistration, FireResult
 
-from . import http
-from .ssrf import check_url, check_url_at_fire
-from .vendor import (
-    available,
-    cut,
-    data_fields,
-    fit_json,
-    heading,
-    integration_problems,
-    message_text,
-    org_integrations,
-    register_all,
-    require_secret,
-    target_problems,
-    url_secrets,
-)
+from .common import cut, data_fields, fit_json, heading, message_text, register_all
+from .incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["MAX_BODY_BYTES", "REGISTRATIONS", "TeamsRegistration", "TeamsTarget", "card"]
 
 SERVICE = ActionService.MSTEAMS
 MAX_BODY_BYTES = 28_000  # Workflows answers 413 to bodies over ~28 KB
-URL_FIELD = "integration.credentials.webhook_url"
 CONTEXT_LIMIT = 1_000
 
 
@@ -93,37 +77,10 @@ def card(event: Event, text: str) -> dict[str, Any]:
     }
 
 
-class TeamsRegistration(ActionRegistration):
+class TeamsRegistration(IncomingWebhookRegistration):
     """Post an event to a Teams channel through a Workflows webhook; registered once per trigger."""
 
-    @classmethod
-    def validate_action(cls, data: ActionInput) -> None:
-        """Refuse a missing label or integration, and a Workflows URL the SSRF guard refuses."""
-        action, integration = data.action, data.integration
-        _, problems = target_problems(TeamsTarget, action)
-        problems += integration_problems(action, integration, SERVICE, [("webhook_url", None)])
-        url = integration.secret("webhook_url") if integration is not None and not problems else None
-        if url is not None:
-            try:
-                check_url(url, data.settings, resolve=False)
-            except InvalidAction as exc:  # its messages name scheme and host only
-                problems += [Problem(URL_FIELD, p.message) for p in exc.problems]
-        if problems:
-            raise InvalidAction(problems)
-
-    @classmethod
-    def serialize_available(
-        cls, organization: int, integrations: list[Integration] | None = None
-    ) -> list[dict[str, Any]]:
-        """One entry per ``msteams`` integration of ``organization`` with a Workflows URL."""
-        entries = []
-        for integration in org_integrations(organization, integrations, SERVICE):
-            if integration.secret("webhook_url") is None:
-                continue
-            label = integration.metadata.get("channel")
-            label = label if isinstance(label, str) and label else None
-            entries.append(available(cls, TeamsTarget, integration, label, label))
-        return entries
+    target_model = TeamsTarget
 
     def body(self, event: Event) -> bytes:
         """The encoded request body, at most :data:`MAX_BODY_BYTES`."""
@@ -132,12 +89,7 @@ class TeamsRegistration(ActionRegistration):
 
     async def fire(self, data: Event) -> FireResult:
         """Post the card; raise a classified ``DeliveryError`` on failure (never showing the URL)."""
-        url = require_secret(self, "webhook_url")
-        await check_url_at_fire(url, self.context.settings)
-        response = await http.send(
-            self.context, "POST", url, service=SERVICE.slug, redact=url_secrets(url),
-            content=self.body(data), headers={"content-type": "application/json"},
-        )
+        response = await self.post(self.body(data))
         return FireResult(status=response.status_code, detail=f"posted to {self.action.target_identifier}")
 
 

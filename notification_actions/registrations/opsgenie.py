@@ -43,10 +43,11 @@ from notification_actions.models import ActionService, ActionTarget, ActionTrigg
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .vendor import (
+from .common import (
     alert_key,
     available,
     cut,
+    delivery_key,
     data_fields,
     heading,
     integration_problems,
@@ -154,7 +155,7 @@ class OpsgenieRegistration(ActionRegistration):
         """Refuse a missing integration or API key (and, for ``team``, a team the integration does not list)."""
         action, integration = data.action, data.integration
         target, problems = target_problems(cls.target_model, action)
-        problems += integration_problems(action, integration, SERVICE, [("api_key", None)])
+        problems += integration_problems(action, integration, SERVICE, ["api_key"], brief=True)
         wanted = action.target_identifier or ""
         if not problems and cls.target_model is OpsgenieTeamTarget and _team(integration, wanted) is None:
             problems.append(Problem(
@@ -202,7 +203,7 @@ class OpsgenieRegistration(ActionRegistration):
         """Create or close the alert; raise a classified ``DeliveryError`` on failure."""
         key = require_secret(self, "api_key")
         base = self.context.settings.opsgenie_api_url.rstrip("/") + "/v2/alerts"
-        delivery_id = self.context.delivery_id or f"{data.id}:{self.action.id}"
+        delivery_id = delivery_key(self, data)
         alias, closes = alert_key(data, delivery_id, LIMITS["alias"])
         if closes:
             url = f"{base}/{quote(alias, safe='')}/close?identifierType=alias"

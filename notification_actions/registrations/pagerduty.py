@@ -40,11 +40,12 @@ from notification_actions.models import ActionService, ActionTrigger, Event, Int
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .vendor import (
+from .common import (
     alert_key,
     available,
     cut,
     cut_bytes,
+    delivery_key,
     integration_problems,
     message_text,
     org_integrations,
@@ -99,7 +100,7 @@ class PagerDutyRegistration(ActionRegistration):
         """Refuse a service the integration does not list, or whose routing key it lacks."""
         action, integration = data.action, data.integration
         target, problems = target_problems(PagerDutyTarget, action)
-        problems += integration_problems(action, integration, SERVICE)
+        problems += integration_problems(action, integration, SERVICE, brief=True)
         if not problems and integration is not None and target is not None:
             service_id = action.target_identifier or ""
             if not any(str(s["id"]) == service_id for s in _services(integration)):
@@ -126,7 +127,7 @@ class PagerDutyRegistration(ActionRegistration):
 
     def payload(self, event: Event, routing_key: str) -> dict[str, Any]:
         """The Events API v2 body for ``event`` (``custom_details`` not yet fitted to the size limit)."""
-        delivery_id = self.context.delivery_id or f"{event.id}:{self.action.id}"
+        delivery_id = delivery_key(self, event)
         dedup_key, resolves = alert_key(event, delivery_id, DEDUP_KEY_LIMIT)
         body: dict[str, Any] = {"routing_key": routing_key, "dedup_key": dedup_key}
         if resolves:

@@ -22,36 +22,33 @@ before each request. 2xx is success; classification is the shared one.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
-from notification_actions import __version__
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
-from notification_actions.models import (
-    ActionService,
-    ActionTarget,
-    ActionTrigger,
-    Event,
-    HttpUrlStr,
-    Integration,
-    NotificationAction,
-    StrId,
-    problems_from,
-)
+from notification_actions.models import ActionService, ActionTarget, ActionTrigger, Event, HttpUrlStr, Integration, StrId
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import compose, integration_problems, requires_of
-from .signing import decode_secret, sign
-from .ssrf import check_url, check_url_at_fire
+from . import http, signing
+from .common import (
+    available,
+    compose,
+    configured,
+    delivery_key,
+    integration_metadata,
+    integration_problems,
+    register_all,
+    target_problems,
+    url_problems,
+)
+from .signing import decode_secret
+from .ssrf import check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "SentryAppMetadata", "SentryAppRegistration", "SentryAppTarget"]
 
 SERVICE = ActionService.SENTRY_APP
-USER_AGENT = f"notification-actions/{__version__ or 0}"
 SECRET = "client_secret"
 
 
@@ -66,10 +63,6 @@ class SentryAppTarget(BaseModel):
     """What a sentry_app action may say: ``validate_action`` and ``requires`` both come from here."""
 
     sentry_app_id: StrId | None = Field(None, description="The app's id; must match the integration's")
-
-
-def _metadata(integration: Integration) -> SentryAppMetadata:
-    return SentryAppMetadata.model_validate(integration.metadata)
 
 
 def _secret_problems(integration: Integration) -> list[Problem]:
@@ -90,22 +83,16 @@ class SentryAppRegistration(ActionRegistration):
     def validate_action(cls, data: ActionInput) -> None:
         """Refuse a missing or unusable app integration, an unsafe URL, or another app's id."""
         action, integration = data.action, data.integration
-        try:
-            SentryAppTarget.model_validate({"sentry_app_id": action.sentry_app_id})
-        except ValidationError as exc:
-            raise InvalidAction(problems_from(exc)) from None
-        problems = integration_problems(action, integration, SERVICE.slug, (SECRET,))
+        _, problems = target_problems(SentryAppTarget, action)
+        if problems:
+            raise InvalidAction(problems)
+        problems = integration_problems(action, integration, SERVICE, (SECRET,))
         if integration is not None and not any(p.field == "integration_id" for p in problems):
             problems += _secret_problems(integration)
-            try:
-                meta = _metadata(integration)
-            except ValidationError as exc:
-                problems += problems_from(exc, prefix="integration.metadata")
-            else:
-                try:
-                    check_url(meta.webhook_url, data.settings, resolve=False)
-                except InvalidAction as exc:
-                    problems += [Problem("integration.metadata.webhook_url", p.message) for p in exc.problems]
+            meta, invalid = integration_metadata(SentryAppMetadata, integration)
+            problems += invalid
+            if meta is not None:
+                problems += url_problems(meta.webhook_url, data.settings, "integration.metadata.webhook_url")
                 wanted = action.sentry_app_id
                 if wanted and meta.sentry_app_id and wanted != meta.sentry_app_id:
                     problems.append(Problem("sentry_app_id", f"the integration is app {meta.sentry_app_id!r}, not {wanted!r}"))
@@ -117,27 +104,14 @@ class SentryAppRegistration(ActionRegistration):
         cls, organization: int, integrations: list[Integration] | None = None
     ) -> list[dict[str, Any]]:
         """One entry per usable ``sentry_app`` integration of ``organization``."""
-        entries = []
-        for integration in integrations or []:
-            if integration.organization_id != organization or integration.provider != SERVICE.slug:
-                continue
-            if not integration.secret(SECRET) or _secret_problems(integration):
-                continue
-            try:
-                meta = _metadata(integration)
-            except ValidationError:
-                continue
-            action = {
-                "triggerType": cls.trigger_type.slug,
-                "serviceType": cls.service_type.slug,
-                "targetType": cls.target_type.slug,
-                "integrationId": integration.id,
-                "integrationName": integration.name,
-                "targetIdentifier": meta.sentry_app_id or integration.id,
-                "targetDisplay": integration.name or meta.sentry_app_id or integration.id,
-            }
-            entries.append({"action": action, "requires": requires_of(SentryAppTarget, filled=("sentry_app_id",))})
-        return entries
+        return [
+            available(
+                cls, SentryAppTarget, integration, meta.sentry_app_id or integration.id,
+                integration.name or meta.sentry_app_id or integration.id,
+            )
+            for integration, meta in configured(organization, integrations, SERVICE, (SECRET,), SentryAppMetadata)
+            if not _secret_problems(integration)
+        ]
 
     def payload(self, event: Event, integration: Integration) -> dict[str, Any]:
         """The JSON body sent for ``event``."""
@@ -166,7 +140,7 @@ class SentryAppRegistration(ActionRegistration):
                 "sentry_app: the action's integration or its client_secret is missing", code="integration_missing"
             )
         try:
-            return integration, secret, _metadata(integration).webhook_url
+            return integration, secret, SentryAppMetadata.model_validate(integration.metadata).webhook_url
         except ValidationError:
             raise PermanentDeliveryError("sentry_app: the integration's webhook_url is invalid", code="invalid_integration") from None
 
@@ -174,19 +148,12 @@ class SentryAppRegistration(ActionRegistration):
         """POST the signed event to the app; raise a classified ``DeliveryError`` on failure."""
         integration, secret, url = self._integration()
         await check_url_at_fire(url, self.context.settings)
-        delivery_id = self.context.delivery_id or f"{data.id}:{self.action.id}"
+        delivery_id = delivery_key(self, data)
         body = orjson.dumps(self.payload(data, integration))
-        timestamp = int(time.time())
-        try:
-            signature = sign(secret, delivery_id, timestamp, body)
-        except ValueError as exc:
-            raise PermanentDeliveryError(f"sentry_app: {exc}", code="invalid_signing_secret") from None
         headers = {
             "content-type": "application/json",
-            "webhook-id": delivery_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature,
-            "user-agent": USER_AGENT,
+            **signing.headers(secret, delivery_id, body, service=SERVICE.slug),
+            "user-agent": http.USER_AGENT,
         }
         response = await http.send(
             self.context, "POST", url, service=SERVICE.slug, redact=(secret,), content=body, headers=headers
@@ -194,14 +161,7 @@ class SentryAppRegistration(ActionRegistration):
         return FireResult(status=response.status_code, detail=http.body_excerpt(response, redact=(secret,)))
 
 
-def _register(trigger: ActionTrigger) -> type[SentryAppRegistration]:
-    name = "SentryApp" + "".join(part.title() for part in trigger.slug.split("-")) + "Registration"
-    doc = f"The sentry_app registration for {trigger.slug!r} events."
-    cls = type(name, (SentryAppRegistration,), {"__module__": __name__, "__doc__": doc})
-    return NotificationAction.register_action(
-        trigger_type=trigger.value, service_type=SERVICE.value, target_type=ActionTarget.SENTRY_APP.value
-    )(cls)
-
-
-REGISTRATIONS: dict[ActionTrigger, type[SentryAppRegistration]] = {t: _register(t) for t in ActionTrigger}
+REGISTRATIONS: dict[ActionTrigger, type[ActionRegistration]] = register_all(
+    SentryAppRegistration, SERVICE, ActionTarget.SENTRY_APP, name="{service}{trigger}Registration"
+)
 """The registered subclass of :class:`SentryAppRegistration` for each trigger."""

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from notification_actions.models import ActionService, ActionTarget, ActionTrigger
+from notification_actions.registry import ActionRegistration
 
 from .email import MailRegistration, MemberTarget, TeamTarget, register_mail
 
@@ -48,8 +49,8 @@ class SentryNotificationRegistration(MailRegistration):
 
 TARGET_MODELS = {ActionTarget.SPECIFIC: RoleTarget, ActionTarget.USER: MemberTarget, ActionTarget.TEAM: TeamTarget}
 
-REGISTRATIONS: dict[tuple[ActionTrigger, ActionTarget], type[SentryNotificationRegistration]] = {
-    (trigger, target): register_mail(SentryNotificationRegistration, SERVICE, trigger, target, model, __name__)
+REGISTRATIONS: dict[tuple[ActionTrigger, ActionTarget], type[ActionRegistration]] = {
+    (trigger, target): register_mail(SentryNotificationRegistration, SERVICE, trigger, target, model)
     for trigger in ActionTrigger
     for target, model in TARGET_MODELS.items()
 }

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import time
 
-__all__ = ["SECRET_PREFIX", "decode_secret", "github_signature", "sign", "verify"]
+from ..errors import PermanentDeliveryError
+
+__all__ = ["SECRET_PREFIX", "decode_secret", "github_signature", "headers", "sign", "verify"]
 
 SECRET_PREFIX = "whsec_"
 
@@ -40,6 +42,22 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """Return the ``webhook-signature`` value ``v1,<base64 HMAC-SHA256>`` of one message."""
     digest = _digest(decode_secret(secret), msg_id, int(timestamp), body)
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def headers(secret: str | None, msg_id: str, body: bytes, *, service: str) -> dict[str, str]:
+    """The Standard Webhooks headers of one message sent now: ``webhook-id``, ``webhook-timestamp``
+    and, with a ``secret``, ``webhook-signature``.
+
+    A malformed secret is a :class:`PermanentDeliveryError` (``code="invalid_signing_secret"``).
+    """
+    timestamp = int(time.time())
+    out = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
+    if secret is not None:
+        try:
+            out["webhook-signature"] = sign(secret, msg_id, timestamp, body)
+        except ValueError as exc:
+            raise PermanentDeliveryError(f"{service}: {exc}", code="invalid_signing_secret") from None
+    return out
 
 
 def verify(

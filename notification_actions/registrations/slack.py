@@ -36,7 +36,7 @@ from notification_actions.models import ActionService, ActionTrigger, Event, Int
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 
 from . import http
-from .vendor import (
+from .common import (
     available,
     cut,
     data_fields,
@@ -165,7 +165,7 @@ class SlackRegistration(ActionRegistration):
         """Refuse a missing channel or integration, and a channel Slack (or the integration) does not know."""
         action, integration = data.action, data.integration
         target, problems = target_problems(SlackTarget, action)
-        problems += integration_problems(action, integration, SERVICE, [("bot_token", None)])
+        problems += integration_problems(action, integration, SERVICE, ["bot_token"], brief=True)
         if problems or target is None or integration is None:
             raise InvalidAction(problems or [Problem("integration_id", "required")])
         wanted = action.target_identifier or ""
