@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from notification_actions.registrations import msteams, opsgenie, pagerduty, slack
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.models import ActionTrigger, Event, Integration, NotificationAction, decode_event
-from notification_actions.registrations.common import cut, units
+from notification_actions.registrations.limits import cut, units
 from notification_actions.registry import REGISTRY, ActionInput, FireContext, FireResult
 from notification_actions.settings import Settings
 from tests.fakes.discord import FakeDiscord, rate_limited

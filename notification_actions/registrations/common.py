@@ -1,18 +1,7 @@
 """Pieces shared by the registrations; this module registers nothing.
 
-- **Limits.** Services count characters the way JavaScript and Java do, in
-  UTF-16 code units; Python counts code points, which is never more.
-  :func:`cut` measures in UTF-16 units, so a cut text fits under either
-  count, never splits a surrogate pair, and ends with "…". :func:`cut_bytes`
-  cuts to a UTF-8 size, :func:`fit_json` shortens one text of a JSON body
-  until the encoded body fits a byte limit, and :func:`one_line` flattens a
-  text for a title.
-- **What a notification says.** :func:`message_text` (the action's
-  ``template`` rendered over the event, or the trigger's summary),
-  :func:`heading` and :func:`data_fields` for the chat services;
-  :func:`compose` (title, text, details, link) for the email and ticket
-  services, which lay the parts out in their own formats. :func:`alert_key`
-  is the incident key PagerDuty and Opsgenie share.
+Text limits are in ``limits.py``, what a notification says in ``text.py``.
+
 - **Integration-backed actions.** The action's own pydantic target model
   (:func:`target_problems`, :func:`requires`), the checks of its integration
   (:func:`integration_problems`, :func:`integration_metadata`,
@@ -27,13 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
@@ -49,178 +35,27 @@ from notification_actions.models import (
 from notification_actions.registry import ActionRegistration
 
 from .ssrf import check_url
-from .text import default_text, render
 
 __all__ = [
-    "ELLIPSIS",
-    "Composed",
     "alert_key",
     "available",
-    "compose",
     "configured",
-    "cut",
-    "cut_bytes",
-    "data_fields",
     "delivery_key",
-    "fit_json",
-    "heading",
     "integration_metadata",
     "integration_problems",
-    "message_text",
-    "one_line",
     "org_integrations",
     "register",
     "register_all",
     "require_secret",
     "requires",
     "target_problems",
-    "units",
     "url_problems",
     "url_secrets",
 ]
 
-ELLIPSIS = "…"
 # PagerDuty and Opsgenie keys are bounded (255 / 512); the alias/dedup key must stay whole.
 _HASH_PREFIX = "sha256:"
-_WHITESPACE = re.compile(r"\s+")
 M = TypeVar("M", bound=BaseModel)
-
-
-# --- limits ------------------------------------------------------------------
-
-
-def units(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units (JavaScript's ``length``, Java's ``length()``)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def cut(text: str, limit: int) -> str:
-    """``text`` if it fits ``limit`` UTF-16 units; else its longest whole-character prefix plus "…"."""
-    if len(text) <= limit // 2 or units(text) <= limit:
-        return text
-    if limit < 1:
-        return ""
-    budget, used = limit - 1, 0
-    end = 0
-    for end, ch in enumerate(text):
-        used += 2 if ord(ch) > 0xFFFF else 1
-        if used > budget:
-            break
-    return text[:end] + ELLIPSIS
-
-
-def cut_bytes(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` of UTF-8 (whole characters, "…" included)."""
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) <= max_bytes:
-        return text
-    room = max_bytes - len(ELLIPSIS.encode())
-    if room < 0:
-        return ""
-    return raw[:room].decode("utf-8", "ignore") + ELLIPSIS
-
-
-def fit_json(build: Callable[[str], Any], text: str, max_bytes: int, *, service: str) -> bytes:
-    """``orjson.dumps(build(text))``, with ``text`` cut until the body is at most ``max_bytes``.
-
-    Escaping makes the text's JSON form longer than its UTF-8 form, so each
-    round keeps the share of the text that the room left for it allows, and
-    at least one byte less than before. A body that cannot fit even with an
-    empty ``text`` is a :class:`PermanentDeliveryError` (``code="too_large"``).
-    """
-    body = orjson.dumps(build(text))
-    while len(body) > max_bytes:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size == 0:
-            raise PermanentDeliveryError(
-                f"{service}: the message is {len(body)} bytes without its text; the limit is {max_bytes}",
-                code="too_large",
-            )
-        encoded = len(orjson.dumps(text)) - 2
-        room = max_bytes - (len(body) - encoded)
-        keep = min(size - 1, size * max(room, 0) // max(encoded, 1))
-        text = cut_bytes(text, max(keep, 0))
-        body = orjson.dumps(build(text))
-    return body
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line: every run of whitespace (CR/LF included) becomes one space, control characters go."""
-    cleaned = "".join(c if unicodedata.category(c) != "Cc" else " " for c in text)
-    return _WHITESPACE.sub(" ", cleaned).strip()
-
-
-# --- what a notification says --------------------------------------------------
-
-
-def message_text(action: NotificationAction, event: Event) -> str:
-    """The action's ``template`` rendered over ``event``, or the trigger's one-line summary."""
-    return render(action.template, event.as_dict()) if action.template else default_text(event)
-
-
-def heading(event: Event) -> str:
-    """A short title: the trigger in words, e.g. ``Spike protection``."""
-    slug = event.trigger.slug if event.trigger is not None else "event"
-    return slug.replace("-", " ").capitalize()
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return str(value)
-
-
-def data_fields(event: Event) -> list[tuple[str, str]]:
-    """The event's identity and its ``data``'s top-level fields, as text, in a stable order."""
-    fields = [("trigger", heading(event)), ("organization", str(event.organization_id))]
-    if event.project_id is not None:
-        fields.append(("project", str(event.project_id)))
-    fields += [(str(k), _as_text(v)) for k, v in event.data.items() if v is not None and v != {} and v != []]
-    fields.append(("event id", event.id))
-    return fields
-
-
-@dataclass(frozen=True)
-class Composed:
-    """A notification's parts: ``title`` is one line (uncut), ``text`` may span lines."""
-
-    title: str
-    text: str
-    details: list[tuple[str, str]]
-    url: str | None
-
-
-def compose(action: NotificationAction, event: Event) -> Composed:
-    """The title, text, details and link of ``event`` as ``action`` words it.
-
-    With a ``template`` the text is the rendered template and the title its
-    first non-empty line; without, both are the trigger's default summary.
-    """
-    envelope = event.as_dict()
-    if action.template:
-        text = render(action.template, envelope).strip()
-        first = next((line for line in text.splitlines() if line.strip()), "")
-        title = one_line(first) or one_line(default_text(event))
-    else:
-        text = default_text(event)
-        title = one_line(text)
-    details = [("Trigger", _as_text(envelope.get("trigger"))), ("Organization", _as_text(event.organization_id))]
-    if event.project_id is not None:
-        details.append(("Project", _as_text(event.project_id)))
-    details.append(("Occurred at", _as_text(envelope.get("occurred_at"))))
-    url = event.data.get("url")
-    link = url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
-    shown = {"url"} if link else set()  # the link is laid out on its own
-    details.extend(
-        (str(key), _as_text(value)) for key, value in sorted(event.data.items()) if value is not None and key not in shown
-    )
-    return Composed(title=title, text=text or title, details=details, url=link)
 
 
 def delivery_key(registration: ActionRegistration, event: Event) -> str:

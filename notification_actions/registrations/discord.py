@@ -37,7 +37,9 @@ from notification_actions.models import ActionService, ActionTrigger, Event
 from notification_actions.registry import ActionRegistration, FireResult
 
 from . import http
-from .common import cut, data_fields, heading, message_text, register_all, units
+from .common import register_all
+from .limits import cut, units
+from .text import data_fields, heading, message_text
 from .incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["LIMITS", "REGISTRATIONS", "DiscordRegistration", "DiscordTarget", "embed"]

@@ -50,7 +50,9 @@ from notification_actions.models import (
 from notification_actions.registry import ActionInput, ActionRegistration, FireResult
 from notification_actions.settings import Settings
 
-from .common import Composed, available, compose, cut, delivery_key, one_line, register, target_problems
+from .common import available, delivery_key, register, target_problems
+from .limits import cut, one_line
+from .text import Composed, compose
 
 __all__ = [
     "REGISTRATIONS",

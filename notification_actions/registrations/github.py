@@ -35,18 +35,15 @@ from notification_actions.registry import ActionInput, ActionRegistration, FireR
 
 from . import http
 from .common import (
-    Composed,
     available,
-    compose,
     configured,
-    cut,
     integration_metadata,
     integration_problems,
-    one_line,
     register_all,
     target_problems,
-    units,
 )
+from .limits import cut, one_line, units
+from .text import Composed, compose
 
 __all__ = ["REGISTRATIONS", "GitHubMetadata", "GitHubRegistration", "GitHubTarget", "issue_body"]
 

@@ -36,19 +36,16 @@ from notification_actions.registry import ActionInput, ActionRegistration, FireR
 
 from . import http
 from .common import (
-    Composed,
     available,
-    compose,
     configured,
-    cut,
     integration_metadata,
     integration_problems,
-    one_line,
     register_all,
     target_problems,
-    units,
     url_problems,
 )
+from .limits import cut, one_line, units
+from .text import Composed, compose
 from .ssrf import check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "JiraMetadata", "JiraRegistration", "JiraTarget", "adf_document", "issue_fields"]

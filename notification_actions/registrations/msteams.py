@@ -32,7 +32,9 @@ from pydantic import BaseModel, Field
 from notification_actions.models import ActionService, ActionTrigger, Event
 from notification_actions.registry import ActionRegistration, FireResult
 
-from .common import cut, data_fields, fit_json, heading, message_text, register_all
+from .common import register_all
+from .limits import cut, fit_json
+from .text import data_fields, heading, message_text
 from .incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["MAX_BODY_BYTES", "REGISTRATIONS", "TeamsRegistration", "TeamsTarget", "card"]

@@ -46,18 +46,15 @@ from . import http
 from .common import (
     alert_key,
     available,
-    cut,
     delivery_key,
-    data_fields,
-    heading,
     integration_problems,
-    message_text,
     org_integrations,
     register_all,
     require_secret,
     target_problems,
-    units,
 )
+from .limits import cut, units
+from .text import data_fields, heading, message_text
 
 __all__ = [
     "REGISTRATIONS",

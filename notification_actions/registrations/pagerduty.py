@@ -43,16 +43,15 @@ from . import http
 from .common import (
     alert_key,
     available,
-    cut,
-    cut_bytes,
     delivery_key,
     integration_problems,
-    message_text,
     org_integrations,
     register_all,
     require_secret,
     target_problems,
 )
+from .limits import cut, cut_bytes
+from .text import message_text
 
 __all__ = ["REGISTRATIONS", "PagerDutyRegistration", "PagerDutyTarget", "severity"]
 

@@ -34,7 +34,6 @@ from notification_actions.registry import ActionInput, ActionRegistration, FireR
 from . import http, signing
 from .common import (
     available,
-    compose,
     configured,
     delivery_key,
     integration_metadata,
@@ -43,6 +42,7 @@ from .common import (
     target_problems,
     url_problems,
 )
+from .text import compose
 from .signing import decode_secret
 from .ssrf import check_url_at_fire
 

@@ -38,16 +38,14 @@ from notification_actions.registry import ActionInput, ActionRegistration, FireR
 from . import http
 from .common import (
     available,
-    cut,
-    data_fields,
-    heading,
     integration_problems,
-    message_text,
     org_integrations,
     register_all,
     require_secret,
     target_problems,
 )
+from .limits import cut
+from .text import data_fields, heading, message_text
 
 __all__ = ["REGISTRATIONS", "SlackRegistration", "SlackTarget", "blocks", "escape"]
 

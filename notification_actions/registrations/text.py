@@ -1,4 +1,5 @@
-"""Message text: an action's ``template`` rendered over an event, or a one-line default.
+"""What a notification says: an action's ``template`` rendered over an event, or a
+one-line default; and the parts (title, text, details, link) services lay out.
 
 Templates substitute ``{{ path.to.field }}`` with the value at that dotted
 path of the event envelope (``{{ data.actor }}``, ``{{ data.projects.0 }}``)
@@ -11,11 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-__all__ = ["default_text", "render"]
+from .limits import one_line
+
+if TYPE_CHECKING:
+    from notification_actions.models import Event, NotificationAction
+
+__all__ = ["Composed", "compose", "data_fields", "default_text", "heading", "message_text", "render"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 _MISSING = object()
@@ -130,3 +137,64 @@ def default_text(event: Any) -> str:
     text = _one_line(text)
     url = data.get("url")
     return f"{text} — {' '.join(url.split())}" if isinstance(url, str) and url else text
+
+
+# --- what a notification says --------------------------------------------------
+
+
+def message_text(action: NotificationAction, event: Event) -> str:
+    """The action's ``template`` rendered over ``event``, or the trigger's one-line summary."""
+    return render(action.template, event.as_dict()) if action.template else default_text(event)
+
+
+def heading(event: Event) -> str:
+    """A short title: the trigger in words, e.g. ``Spike protection``."""
+    slug = event.trigger.slug if event.trigger is not None else "event"
+    return slug.replace("-", " ").capitalize()
+
+
+def data_fields(event: Event) -> list[tuple[str, str]]:
+    """The event's identity and its ``data``'s top-level fields, as text, in a stable order."""
+    fields = [("trigger", heading(event)), ("organization", str(event.organization_id))]
+    if event.project_id is not None:
+        fields.append(("project", str(event.project_id)))
+    fields += [(str(k), _as_text(v)) for k, v in event.data.items() if v is not None and v != {} and v != []]
+    fields.append(("event id", event.id))
+    return fields
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A notification's parts: ``title`` is one line (uncut), ``text`` may span lines."""
+
+    title: str
+    text: str
+    details: list[tuple[str, str]]
+    url: str | None
+
+
+def compose(action: NotificationAction, event: Event) -> Composed:
+    """The title, text, details and link of ``event`` as ``action`` words it.
+
+    With a ``template`` the text is the rendered template and the title its
+    first non-empty line; without, both are the trigger's default summary.
+    """
+    envelope = event.as_dict()
+    if action.template:
+        text = render(action.template, envelope).strip()
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        title = one_line(first) or one_line(default_text(event))
+    else:
+        text = default_text(event)
+        title = one_line(text)
+    details = [("Trigger", _as_text(envelope.get("trigger"))), ("Organization", _as_text(event.organization_id))]
+    if event.project_id is not None:
+        details.append(("Project", _as_text(event.project_id)))
+    details.append(("Occurred at", _as_text(envelope.get("occurred_at"))))
+    url = event.data.get("url")
+    link = url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+    shown = {"url"} if link else set()  # the link is laid out on its own
+    details.extend(
+        (str(key), _as_text(value)) for key, value in sorted(event.data.items()) if value is not None and key not in shown
+    )
+    return Composed(title=title, text=text or title, details=details, url=link)

@@ -36,12 +36,12 @@ from .common import (
     available,
     delivery_key,
     integration_problems,
-    message_text,
     org_integrations,
     register_all,
     target_problems,
     url_problems,
 )
+from .text import message_text
 from .signing import decode_secret
 from .ssrf import check_url_at_fire
 
