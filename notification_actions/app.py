@@ -8,11 +8,13 @@ Agent concurrency is 1 everywhere (see ``streams/inflight.py`` for why).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faust
 
 from notification_actions import registrations  # noqa: F401  (registers every service)
+from notification_actions.lag import LagSampler
+from notification_actions.metrics import Metrics
 from notification_actions.registry import REGISTRY, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.config import ConfigStage
@@ -45,6 +47,8 @@ class Service:
     matching: MatchingStage
     dispatch: DispatchStage
     circuits: CircuitTable
+    metrics: Metrics = field(default_factory=Metrics)
+    lag: LagSampler | None = None
 
     def ready(self) -> bool:
         """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
@@ -122,8 +126,13 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app.agent(events, name="match")(matching.agent)
     app.agent(deliveries, name="dispatch")(dispatch.agent)
     app.task(delay.run)
+    metrics = Metrics()
+    config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
+    lag = LagSampler(settings, metrics)
+    app.task(lag.run)
 
-    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits)
+    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits, metrics, lag)
+    metrics.watch(service)
     from notification_actions.web import install_views
 
     install_views(service)

@@ -17,6 +17,7 @@ import click
 import orjson
 
 from notification_actions.errors import InvalidAction, InvalidEvent, NotificationActionsError
+from notification_actions.logs import log_format_option
 from notification_actions.settings import Settings
 
 log = logging.getLogger("notification_actions")
@@ -59,6 +60,7 @@ def cli() -> None:
 
 # --- worker -------------------------------------------------------------------
 @cli.command()
+@log_format_option
 def worker() -> None:
     """Run a worker (several form one consumer group and share the partitions).
 
@@ -249,11 +251,13 @@ def dev_sink(host: str, port: int, secret: str | None) -> None:
 
 def _attach() -> None:
     from notification_actions.dlq_cli import dlq
+    from notification_actions.lag import lag_command
     from notification_actions.localkafka.cli import kafka
     from notification_actions.ops_cli import replay_command, test_fire_command
 
     cli.add_command(kafka)
     cli.add_command(dlq)
+    cli.add_command(lag_command)
     cli.add_command(replay_command)
     cli.add_command(test_fire_command)
 

@@ -7,6 +7,7 @@ import logging
 
 import faust
 
+from notification_actions.logs import LineLogger, configure_logging
 from notification_actions.settings import DEFAULT_BROKER, Settings
 
 log = logging.getLogger("notification_actions.worker")
@@ -35,9 +36,20 @@ def _embedded_broker(settings: Settings):
     return kafka
 
 
+def _worker_streams(settings: Settings) -> dict:
+    """In JSON mode, what the Faust worker prints becomes log records too."""
+    if settings.log_format.lower() != "json":
+        return {}
+    printed = logging.getLogger("faust.worker")
+    return {"stdout": LineLogger(printed, logging.INFO), "stderr": LineLogger(printed, logging.ERROR)}
+
+
 def run_worker(settings: Settings, *, broker_configured: bool) -> None:
     """Run one worker until SIGTERM/SIGINT: drain in-flight deliveries, commit, exit."""
-    logging.basicConfig(level=settings.log_level.upper(), format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
+    try:
+        configure_logging(settings)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     embedded = None
     if not broker_configured and settings.embedded_broker:
         from notification_actions.localkafka import broker_answers
@@ -55,7 +67,15 @@ def run_worker(settings: Settings, *, broker_configured: bool) -> None:
             loop.close()
         asyncio.set_event_loop(asyncio.new_event_loop())
         service = build(settings)
-        worker = faust.Worker(service.app, loglevel=settings.log_level.upper(), redirect_stdouts=False)
+        worker = faust.Worker(
+            service.app,
+            loglevel=settings.log_level.upper(),
+            redirect_stdouts=False,
+            override_logging=False,  # keep configure_logging's handler (logs.py)
+            **_worker_streams(settings),
+        )
+        if settings.log_format.lower() == "json":
+            worker.spinner = None  # it would print "OK ^" instead of logging "Ready"
         try:
             worker.execute_from_commandline()
         except SystemExit as exc:

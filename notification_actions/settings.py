@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: str = Field("text", description="`text` or `json` (one object per line).")
 
+    # --- consumer lag (/lag, /metrics) ------------------------------------------
+    lag_sample_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the worker samples consumer lag for `/lag` and `/metrics`."
+    )
+    lag_window_samples: int = Field(
+        12, ge=1, description="Samples the worker's lag statuses are judged over (the window: samples × interval)."
+    )
+
     # --- external services -------------------------------------------------
     slack_api_url: str = Field("https://slack.com/api", description="Slack Web API base URL.")
     pagerduty_events_url: str = Field("https://events.pagerduty.com/v2/enqueue", description="PagerDuty Events API v2 endpoint.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, Any
 
+from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.registry import REGISTRY
 
 if TYPE_CHECKING:
@@ -44,6 +45,20 @@ def install_views(service: "Service") -> None:
         # Open like /healthz: orchestrators' probes carry no token.
         ready = service.ready()
         return self.json({"ready": ready, "actions": len(service.actions.index)}, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(self: Any, request: Any) -> Any:
+        # aiohttp refuses a charset inside content_type: it goes in its own header.
+        return self.bytes(service.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    @app.page("/lag")
+    async def lag(self: Any, request: Any) -> Any:
+        if (denied := guard(self, request)) is not None:
+            return denied
+        report = service.lag.report if service.lag is not None else None
+        if report is None:
+            return self.json({"error": "no lag sample yet"}, status=503)
+        return self.json(report.to_dict())
 
     @app.page("/circuits")
     async def circuits(self: Any, request: Any) -> Any:

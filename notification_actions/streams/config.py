@@ -19,10 +19,13 @@ import time
 
 import faust
 
+from notification_actions.checks import check_action
 from notification_actions.errors import InvalidAction, Problem
+from notification_actions.logs import context
+from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Directory, Integration, NotificationAction
 from notification_actions.models.validation import parse_record
-from notification_actions.registry import ActionInput, Registry
+from notification_actions.registry import Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.rejects import Rejecter
 from notification_actions.tables.actions import ActionsTable
@@ -45,6 +48,8 @@ def _key(event: faust.EventT) -> str | None:
 
 
 class ConfigStage:
+    metrics: Metrics = DETACHED
+
     def __init__(
         self,
         settings: Settings,
@@ -80,9 +85,11 @@ class ConfigStage:
         try:
             await apply(event)
         except InvalidAction as exc:
+            self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
             await self.rejected.reject_with_body(event, exc.problems, error_class="InvalidAction", secret=secret)
         except Exception as exc:
             log.exception("config record failed unexpectedly")
+            self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
             problem = Problem("", f"internal error while applying: {type(exc).__name__}")
             await self.rejected.reject_with_body(event, [problem], error_class="InternalError", secret=secret)
 
@@ -93,7 +100,7 @@ class ConfigStage:
             raise InvalidAction("a config record needs the action id as its key", field="key")
         if event.value is None:
             existed = self.actions.delete(key)
-            log.info("action %s deleted%s", key, "" if existed else " (was not present)")
+            log.info("action %s deleted%s", key, "" if existed else " (was not present)", extra=context(action_id=key))
             return
         action = parse_record(NotificationAction, event.value)
         if action.id != key:
@@ -103,34 +110,18 @@ class ConfigStage:
         log.info(
             "action %s applied (org %s, %s → %s)",
             action.id, action.organization_id, action.trigger_type.slug, action.service_type.slug,
+            extra=context(organization_id=action.organization_id, action_id=action.id),
         )
 
     async def validate_action(self, action: NotificationAction) -> None:
-        """Everything but the model: registration, integration, the registration's own check."""
-        registration = self.registry.find(action.trigger_type, action.service_type, action.target_type)
-        if registration is None:
-            raise InvalidAction(
-                f"no registration for trigger {action.trigger_type.slug!r}, service "
-                f"{action.service_type.slug!r}, target {action.target_type.slug!r}",
-                field="service_type",
-            )
-        integration = None
-        if action.integration_id:
-            integration = await self._wait_for_integration(action.integration_id)
-            if integration is None:
-                raise InvalidAction(f"integration {action.integration_id!r} not found", field="integration_id")
-            if integration.organization_id != action.organization_id:
-                raise InvalidAction(
-                    f"integration {action.integration_id!r} belongs to another organization",
-                    field="integration_id",
-                )
-        registration.validate_action(
-            ActionInput(
-                action=action,
-                integration=integration,
-                directory=self.directory.get(action.organization_id),
-                settings=self.settings,
-            )
+        """Everything but the model (``checks.check_action``), with the integration waited for."""
+        integration = await self._wait_for_integration(action.integration_id) if action.integration_id else None
+        check_action(
+            action,
+            registry=self.registry,
+            integration=integration,
+            directory=self.directory.get(action.organization_id),
+            settings=self.settings,
         )
 
     async def _wait_for_integration(self, integration_id: str) -> Integration | None:

@@ -6,6 +6,7 @@ import logging
 
 import faust
 
+from notification_actions.logs import context
 from notification_actions.streams import headers as h
 from notification_actions.streams.records import Delivery, Outcome
 from notification_actions.streams.rejects import origin_of
@@ -23,7 +24,9 @@ class DeliveryDeadLetters:
     async def send(self, key: bytes, delivery: Delivery, outcome: Outcome) -> None:
         origin = delivery.origin
         log.warning("delivery %s dead-lettered after %d attempt(s): %s: %s",
-                    delivery.dedup_key, outcome.attempt, outcome.error_class, outcome.error)
+                    delivery.dedup_key, outcome.attempt, outcome.error_class, outcome.error,
+                    extra=context(organization_id=delivery.action.organization_id, action_id=delivery.action.id,
+                                  delivery_id=delivery.dedup_key))
         await self.topic.send(
             key=key,
             value=delivery.to_bytes(),

@@ -19,6 +19,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.settings import Settings
 from notification_actions.streams import headers as h
 
@@ -38,6 +39,8 @@ def due_at(headers: list[tuple[str, bytes]] | None) -> float:
 
 
 class DelayQueue:
+    metrics: Metrics = DETACHED
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.moved = 0
@@ -99,6 +102,7 @@ class DelayQueue:
             await asyncio.gather(*sent)
             await consumer.commit({tp: last + 1})
             self.moved += len(sent)
+            self.metrics.retry_forwarded.inc(len(sent))
 
     @staticmethod
     def _resume(consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:

@@ -28,6 +28,8 @@ import faust
 import httpx
 
 from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from notification_actions.logs import context
+from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Integration
 from notification_actions.registry import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
@@ -67,7 +69,15 @@ def _secret_values(integration: Integration) -> list[str]:
     return out
 
 
+def _ids(delivery: Delivery) -> dict:
+    return context(
+        organization_id=delivery.action.organization_id, action_id=delivery.action.id, delivery_id=delivery.dedup_key
+    )
+
+
 class DispatchStage:
+    metrics: Metrics = DETACHED
+
     def __init__(
         self,
         settings: Settings,
@@ -138,11 +148,13 @@ class DispatchStage:
             delivery = Delivery.from_bytes(event.value)
         except Exception as exc:
             await self.dead_letters.send_raw(event, exc)
+            self.metrics.dead_letters.labels("unknown").inc()
             return
         target = delivery.target_key
         if not delivery.force and self.dedup.delivered(delivery.dedup_key):
             self.counts["duplicate"] += 1
-            log.info("delivery %s already succeeded; not firing again", delivery.dedup_key)
+            self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
+            log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=_ids(delivery))
             if delivery.seq is not None:
                 self.circuits.finish(target, delivery.seq)
             return
@@ -186,11 +198,13 @@ class DispatchStage:
             if decision is None or decision.kind == "dead":
                 outcome = await self._record(delivery, "dead", latency_ms, integration, error=error)
                 await self.dead_letters.send(event.key, delivery, outcome)
+                self.metrics.dead_letters.labels(action.service_type.slug).inc()
                 self._finish(delivery)
                 return
             await self._record(delivery, "retry", latency_ms, integration, error=error)
             delivery.last_error = f"{type(error).__name__}: {redact(str(error), integration)}"[:500]
             delivery.attempt += 1
+            self.metrics.retries.labels(action.service_type.slug, "quick" if decision.kind == "quick" else "tier").inc()
             if decision.kind == "quick":
                 if not decision.rate_limited:
                     quick_used += 1
@@ -210,6 +224,7 @@ class DispatchStage:
 
     async def _park(self, event: faust.EventT, delivery: Delivery, tier: int, wait: float) -> None:
         self.counts["parked"] += 1
+        self.metrics.parked.labels(delivery.action.service_type.slug, str(tier)).inc()
         await self.tiers.park(event.key, delivery, tier=tier, wait=wait)
 
     async def _record(
@@ -225,6 +240,14 @@ class DispatchStage:
         """Write one attempt's outcome (the outcomes topic's one record per attempt)."""
         outcome = self._outcome(delivery, result, latency_ms, integration, fired, error)
         self.counts[result] += 1
+        service = delivery.action.service_type.slug
+        self.metrics.deliveries.labels(service, result).inc()
+        self.metrics.fire_duration.labels(service).observe(latency_ms / 1000)
+        if result != "dead":  # a dead letter is logged where it is written
+            log.log(logging.INFO if result == "ok" else logging.WARNING,
+                    "delivery %s %s: %s attempt %d in %.0f ms%s", delivery.dedup_key, result, service,
+                    outcome.attempt, latency_ms, f" ({outcome.error_class}: {outcome.error})" if outcome.error else "",
+                    extra=_ids(delivery))
         await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
         return outcome
 
@@ -261,7 +284,7 @@ class DispatchStage:
         except Exception as exc:  # a registration bug is still an outcome, never a crash
             error = exc
             if not isinstance(exc, DeliveryError):
-                log.error("registration raised %s for action %s", type(exc).__name__, action.id)
+                log.error("registration raised %s for action %s", type(exc).__name__, action.id, extra=_ids(delivery))
         return result, error, (time.monotonic() - started) * 1000, integration
 
     def _outcome(

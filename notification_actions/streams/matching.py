@@ -16,6 +16,8 @@ import logging
 import faust
 
 from notification_actions.errors import InvalidEvent, Problem
+from notification_actions.logs import context
+from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import ActionTrigger, Event, NotificationAction, decode_event
 from notification_actions.settings import Settings
 from notification_actions.streams.records import Delivery, Origin
@@ -39,6 +41,8 @@ def in_scope(action: NotificationAction, event: Event) -> bool:
 
 
 class MatchingStage:
+    metrics: Metrics = DETACHED
+
     def __init__(
         self,
         settings: Settings,
@@ -78,9 +82,11 @@ class MatchingStage:
             )
         except InvalidEvent as exc:
             self.counts["invalid"] += 1
+            self.metrics.events.labels(getattr(self.topic_triggers.get(origin.topic), "slug", "unknown"), "invalid").inc()
             await self.dead_events.reject(event, exc.at(str(origin)).problems, error_class="InvalidEvent")
             return
         self.counts["valid"] += 1
+        self.metrics.events.labels(decoded.trigger.slug, "valid").inc()
         for delivery in self.match(decoded, origin):
             await self.deliveries.send(key=delivery.target_key.encode(), value=delivery.to_bytes())
 
@@ -98,8 +104,11 @@ class MatchingStage:
                 continue
             if not self.throttle.allow(action, as_dict):
                 self.counts["throttled"] += 1
-                log.info("delivery throttled: action %s, event %s", action.id, event.id)
+                self.metrics.throttled.labels(action.trigger_type.slug, action.service_type.slug).inc()
+                log.info("delivery throttled: action %s, event %s", action.id, event.id,
+                         extra=context(organization_id=event.organization_id, action_id=action.id, event_id=event.id))
                 continue
             out.append(Delivery.build(event, action, origin))
+            self.metrics.matches.labels(action.trigger_type.slug, action.service_type.slug).inc()
         self.counts["matched"] += len(out)
         return out
