@@ -1,0 +1,1 @@
+"""Benchmark harness of notification-actions: ``python -m bench`` (see bench/README.md)."""
