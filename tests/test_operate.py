@@ -173,3 +173,36 @@ async def test_api_needs_the_token_health_does_not(pipeline: Pipeline):
     assert httpx.get(f"{api}/circuits").status_code == 401
     assert httpx.get(f"{api}/healthz").status_code == 200
     assert httpx.get(f"{api}/readyz").status_code == 200
+
+
+async def test_available_actions_lists_only_the_asking_organizations(pipeline: Pipeline):
+    mine, other = next(_orgs), next(_orgs)
+    secret = "xoxb-available-actions-secret-token"
+    await pipeline.put_integration({"id": f"slack-{mine}", "organization_id": mine, "provider": "slack",
+                                    "name": "Mine", "credentials": {"bot_token": secret},
+                                    "metadata": {"channels": [{"id": "C1", "name": "#alerts"}]}})
+    await pipeline.put_integration({"id": f"pd-{mine}", "organization_id": mine, "provider": "pagerduty",
+                                    "credentials": {"integration_keys": {"PSVC1": "k" * 32}},
+                                    "metadata": {"services": [{"id": "PSVC1", "name": "API"}]}})
+    await pipeline.put_integration({"id": f"slack-{other}", "organization_id": other, "provider": "slack",
+                                    "name": "Theirs", "credentials": {"bot_token": "xoxb-theirs"},
+                                    "metadata": {"channels": [{"id": "C9", "name": "#theirs"}]}})
+    url = f"{pipeline.api}/organizations/{mine}/available-actions"
+    headers = {"Authorization": f"Bearer {pipeline.token}"}
+
+    def listed_integrations():
+        r = httpx.get(url, headers=headers)
+        assert r.status_code == 200
+        return {a["action"]["integrationId"] for a in r.json()["actions"]} - {None}
+
+    wait_until(lambda: listed_integrations() == {f"slack-{mine}", f"pd-{mine}"}, what="both integrations listed")
+    body = httpx.get(url, headers=headers)
+    actions = body.json()["actions"]
+    assert all({"action", "requires"} <= set(a) for a in actions)
+    assert {"triggerType", "serviceType", "targetType", "integrationId", "integrationName", "targetIdentifier",
+            "targetDisplay"} <= set(actions[0]["action"])
+    assert f"slack-{other}" not in body.text and "#theirs" not in body.text
+    assert secret not in body.text and "k" * 32 not in body.text
+    slack = [a for a in actions if a["action"]["integrationId"] == f"slack-{mine}"]
+    assert {a["action"]["triggerType"] for a in slack} >= {"audit-log", "spike-protection"}
+    assert all(a["action"]["targetIdentifier"] == "C1" for a in slack)
