@@ -21,6 +21,7 @@ from notification_actions.streams.config import ConfigStage
 from notification_actions.streams.dead_letters import DeliveryDeadLetters
 from notification_actions.streams.delay import DelayQueue
 from notification_actions.streams.dispatch import DispatchStage
+from notification_actions.streams.gaps import GapReader
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.rejects import Rejecter
 from notification_actions.streams.retry import RetryTiers
@@ -103,19 +104,25 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
     circuits = CircuitTable(app, partitions=settings.topic_partitions)
 
+    def gaps(*topics: str) -> GapReader:  # one per stage; see streams/gaps.py
+        return GapReader(settings, lambda: app.consumer, topics)
+
     config = ConfigStage(
         settings, registry, actions, integrations, directory,
         Rejecter(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
+        gaps(settings.config_topic, settings.integrations_topic, settings.directory_topic),
     )
     matching = MatchingStage(
         settings, triggers, actions.index, throttle, deliveries,
         Rejecter(_raw_topic(app, settings.events_dlq_topic), kind="event"),
+        gaps(*triggers),
     )
     dispatch = DispatchStage(
         settings, registry, integrations, directory, dedup, circuits, outcomes,
         RetryTiers([_raw_topic(app, name) for name in settings.retry_topics()]),
         DeliveryDeadLetters(_raw_topic(app, settings.deliveries_dlq_topic)),
         crash=app.crash,
+        gaps=gaps(settings.deliveries_topic),
     )
     delay = DelayQueue(settings)
     app.on_before_shutdown.connect(dispatch.close)
@@ -126,6 +133,15 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app.agent(events, name="match")(matching.agent)
     app.agent(deliveries, name="dispatch")(dispatch.agent)
     app.task(delay.run)
+
+    @app.timer(interval=3.0)
+    async def sweep_tails() -> None:
+        # streams/gaps.py: records at a partition's tail that never reached an idle stage.
+        for stage in (config, matching, dispatch):
+            try:
+                await stage.gaps.sweep(idle=stage.idle())
+            except Exception:  # a timer that raises would crash the worker
+                log.warning("tail sweep of %s failed", type(stage).__name__, exc_info=True)
     metrics = Metrics()
     config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)

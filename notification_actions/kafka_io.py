@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from notification_actions.settings import Settings
 
-__all__ = ["publish", "read_compacted"]
+__all__ = ["publish", "read_compacted", "read_offsets"]
 
 
 async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> int:
@@ -60,5 +60,28 @@ async def read_compacted(settings: Settings, topic: str, timeout: float = 30.0) 
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return state
+    finally:
+        await consumer.stop()
+
+
+async def read_offsets(settings: Settings, topic: str, partition: int, first: int, last: int,
+                       timeout: float = 30.0) -> dict:
+    """The records at offsets ``first..last`` (inclusive) of one partition, by offset."""
+    import time
+
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, first)
+        found: dict = {}
+        deadline = time.monotonic() + timeout
+        while await consumer.position(tp) <= last and time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            for record in batch.get(tp, []):
+                if first <= record.offset <= last:
+                    found[record.offset] = record
+        return found
     finally:
         await consumer.stop()

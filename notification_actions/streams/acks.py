@@ -1,19 +1,18 @@
 """Acks each partition's messages in offset order, whatever order their work finishes in.
 
-Faust commits the highest contiguous acked offset, but its bookkeeping can
-skip an un-acked message at the head of a partition when acks arrive out of
-order (the head check is skipped while ``_committed_offset`` is unknown and is
-off by one after). Deliveries finish out of order by design (a slow target
-beside fast ones), so the dispatch agent acks through this queue: a finished
-message is acked only once every earlier message of its partition is, and
-the committed offset can never pass a delivery still in flight.
+Faust commits the highest contiguous acked offset, but its head check is
+skipped while ``_committed_offset`` is unknown and is off by one after
+(``min(acked) - committed > 1``): an un-acked message at the head of a
+partition can be passed. Deliveries finish out of order by design (a slow
+target beside fast ones), so the dispatch agent acks through this queue: a
+finished message is acked only once every earlier message of its partition
+is, and the committed offset never passes a delivery still in flight.
+(Messages Faust never handed over at all are ``gaps.py``'s business.)
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
-
-import faust
 
 __all__ = ["OrderedAcks", "Ticket"]
 
@@ -21,7 +20,7 @@ __all__ = ["OrderedAcks", "Ticket"]
 class Ticket:
     __slots__ = ("done", "event")
 
-    def __init__(self, event: faust.EventT) -> None:
+    def __init__(self, event) -> None:
         self.event = event
         self.done = False
 
@@ -30,8 +29,8 @@ class OrderedAcks:
     def __init__(self) -> None:
         self._queues: dict[object, deque[Ticket]] = defaultdict(deque)
 
-    def track(self, event: faust.EventT) -> Ticket:
-        """Call in stream order, before the event's work starts."""
+    def track(self, event) -> Ticket:
+        """Call in offset order per partition, before the event's work starts."""
         ticket = Ticket(event)
         self._queues[event.message.tp].append(ticket)
         return ticket

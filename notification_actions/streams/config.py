@@ -27,6 +27,7 @@ from notification_actions.models import Directory, Integration, NotificationActi
 from notification_actions.models.validation import parse_record
 from notification_actions.registry import Registry
 from notification_actions.settings import Settings
+from notification_actions.streams.gaps import GapReader
 from notification_actions.streams.rejects import Rejecter
 from notification_actions.tables.actions import ActionsTable
 from notification_actions.tables.records import DirectoryTable, IntegrationsTable
@@ -58,6 +59,7 @@ class ConfigStage:
         integrations: IntegrationsTable,
         directory: DirectoryTable,
         rejected: Rejecter,
+        gaps: GapReader,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -65,19 +67,31 @@ class ConfigStage:
         self.integrations = integrations
         self.directory = directory
         self.rejected = rejected
+        self.gaps = gaps
+        self.busy = 0  # three agents share this stage
 
     # --- agents ---------------------------------------------------------------
     async def actions_agent(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await self._guarded(event, self._apply_action, secret=False)
+        await self._consume(stream, self._apply_action, secret=False)
 
     async def integrations_agent(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await self._guarded(event, self._apply_integration, secret=True)
+        await self._consume(stream, self._apply_integration, secret=True)
 
     async def directory_agent(self, stream: faust.StreamT) -> None:
+        await self._consume(stream, self._apply_directory, secret=False)
+
+    async def _consume(self, stream: faust.StreamT, apply, *, secret: bool) -> None:
         async for event in stream.events():
-            await self._guarded(event, self._apply_directory, secret=False)
+            self.busy += 1
+            for skipped in await self.gaps.before(event):  # records Faust never handed over (gaps.py)
+                await self._guarded(skipped, apply, secret=secret)
+                skipped.ack()
+            await self._guarded(event, apply, secret=secret)
+            self.busy -= 1
+
+    def idle(self) -> bool:
+        """No config record being applied (the tail sweep of gaps.py only looks at idle stages)."""
+        return self.busy == 0
 
     async def _guarded(self, event: faust.EventT, apply, *, secret: bool) -> None:
         # Faust acks an event whose agent raised: nothing may escape, or the

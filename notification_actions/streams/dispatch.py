@@ -35,6 +35,7 @@ from notification_actions.registry import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.acks import OrderedAcks, Ticket
 from notification_actions.streams.dead_letters import DeliveryDeadLetters
+from notification_actions.streams.gaps import GapReader
 from notification_actions.streams.inflight import InFlight
 from notification_actions.streams.ratelimit import Pacer
 from notification_actions.streams.records import Delivery, Outcome
@@ -90,6 +91,7 @@ class DispatchStage:
         tiers: RetryTiers,
         dead_letters: DeliveryDeadLetters,
         crash,
+        gaps: GapReader,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -101,11 +103,13 @@ class DispatchStage:
         self.tiers = tiers
         self.dead_letters = dead_letters
         self.crash = crash
+        self.gaps = gaps
         self.policy = RetryPolicy(settings)
         self.pacer = Pacer()
         self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
         self._http: httpx.AsyncClient | None = None
         self._firing: asyncio.Semaphore | None = None
+        self._jobs: InFlight | None = None
 
     async def agent(self, stream: faust.StreamT) -> None:
         if self._http is None:
@@ -115,14 +119,20 @@ class DispatchStage:
                 limits=httpx.Limits(max_connections=self.settings.max_in_flight * 2),
                 follow_redirects=False,
             )
-        jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
+        jobs = self._jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
         acks = OrderedAcks()
         # On rebalance and on shutdown Faust waits (stream_wait_empty) until
         # every message this stream took is acked, then commits: in-flight
         # deliveries finish and record their outcomes first.
         async for event in stream.noack().events():
-            ticket = acks.track(event)
-            await jobs.submit(event.key, lambda ticket=ticket: self._handle_then_ack(ticket, acks))
+            # Records Faust never handed over go first, keeping per-target order (gaps.py).
+            for item in [*await self.gaps.before(event), event]:
+                ticket = acks.track(item)
+                await jobs.submit(item.key, lambda ticket=ticket: self._handle_then_ack(ticket, acks))
+
+    def idle(self) -> bool:
+        """Nothing in flight (the tail sweep of gaps.py only looks at idle stages)."""
+        return self._jobs is None or len(self._jobs) == 0
 
     async def close(self, *args: object, **kwargs: object) -> None:
         """Close the HTTP client; connected to ``app.on_before_shutdown`` (after the drain)."""
