@@ -66,3 +66,13 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path):
             w.stop(timeout=30)
         except AssertionError:
             w.kill()
+
+
+@pytest.fixture(scope="module")
+def sink():
+    """A real local HTTP server for the module's fake services (tests/fakes/http_sink.py)."""
+    from tests.fakes.http_sink import HttpSink
+
+    server = HttpSink.start_in_thread()
+    yield server
+    server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -101,3 +102,19 @@ def run_cli(env: dict[str, str], *args: str, input: bytes | None = None, timeout
         [sys.executable, "-m", "notification_actions", *args],
         env={**os.environ, **env}, input=input, capture_output=True, timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def running_pipeline(bootstrap: str, tmp, **env_overrides: str):
+    """A real worker on its own topics (settings overridden by ``env_overrides``), stopped after."""
+    from tests.worker_process import WorkerProcess, unique, worker_env_for
+
+    env = worker_env_for(bootstrap, unique(), tmp, **env_overrides)
+    worker = WorkerProcess(env, tmp / "worker.log").start()
+    try:
+        worker.wait_ready()
+        pipe = Pipeline(bootstrap, env, worker.web_port)
+        pipe.worker = worker
+        yield pipe
+    finally:
+        worker.stop()

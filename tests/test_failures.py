@@ -17,19 +17,11 @@ from tests.fakes.http_sink import Answer, HttpSink
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
 from tests.kafka_helpers import consume_until
-from tests.pipeline_helpers import Pipeline, action, event
-from tests.worker_process import WorkerProcess, unique, worker_env_for
+from tests.pipeline_helpers import Pipeline, action, event, running_pipeline
 
 SLACK_TOKEN = "xoxb-failures-0000000000-slacktoken"
 PD_KEY = "R" * 32
 _orgs = itertools.count(7000)
-
-
-@pytest.fixture(scope="module")
-def sink():
-    s = HttpSink.start_in_thread()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +36,8 @@ def pagerduty(sink):
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap, tmp_path_factory, slack, pagerduty):
-    tmp = tmp_path_factory.mktemp("failures")
-    env = worker_env_for(
-        kafka_bootstrap, unique(), tmp,
+    with running_pipeline(
+        kafka_bootstrap, tmp_path_factory.mktemp("failures"),
         NOTIFICATION_ACTIONS_QUICK_RETRIES="2",
         NOTIFICATION_ACTIONS_QUICK_RETRY_BASE_SECONDS="0.2",
         NOTIFICATION_ACTIONS_QUICK_RETRY_CAP_SECONDS="3",
@@ -54,13 +45,8 @@ def pipeline(kafka_bootstrap, tmp_path_factory, slack, pagerduty):
         NOTIFICATION_ACTIONS_MAX_ATTEMPTS="30",
         NOTIFICATION_ACTIONS_SLACK_API_URL=slack.url,
         NOTIFICATION_ACTIONS_PAGERDUTY_EVENTS_URL=pagerduty.url,
-    )
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_ready()
-        yield Pipeline(kafka_bootstrap, env, worker.web_port)
-    finally:
-        worker.stop()
+    ) as pipe:
+        yield pipe
 
 
 def outcomes_for(records, key: str) -> list[dict]:

@@ -15,29 +15,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.fakes.http_sink import HttpSink
-from tests.pipeline_helpers import Pipeline, action, event, run_cli
-from tests.worker_process import WorkerProcess, unique, worker_env_for
+from tests.pipeline_helpers import Pipeline, action, event, run_cli, running_pipeline
 
 _orgs = itertools.count(9000)
 
 
 @pytest.fixture(scope="module")
-def sink():
-    s = HttpSink.start_in_thread()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("operate")
-    env = worker_env_for(kafka_bootstrap, unique(), tmp)
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_ready()
-        yield Pipeline(kafka_bootstrap, env, worker.web_port)
-    finally:
-        worker.stop()
+    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("operate")) as pipe:
+        yield pipe
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -14,8 +14,7 @@ import pytest
 
 from tests.fakes.http_sink import HttpSink
 from tests.kafka_helpers import consume_until
-from tests.pipeline_helpers import Pipeline, action, event
-from tests.worker_process import worker_env_for, unique
+from tests.pipeline_helpers import Pipeline, action, event, running_pipeline
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-0123456789").decode()
 _orgs = itertools.count(1000)
@@ -26,24 +25,9 @@ def new_org() -> int:
 
 
 @pytest.fixture(scope="module")
-def sink():
-    s = HttpSink.start_in_thread()
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap, tmp_path_factory):
-    from tests.worker_process import WorkerProcess
-
-    tmp = tmp_path_factory.mktemp("pipeline")
-    env = worker_env_for(kafka_bootstrap, unique(), tmp, NOTIFICATION_ACTIONS_MAX_EVENT_BYTES="4000")
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_ready()
-        yield Pipeline(kafka_bootstrap, env, worker.web_port)
-    finally:
-        worker.stop()
+    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("pipeline"), NOTIFICATION_ACTIONS_MAX_EVENT_BYTES="4000") as pipe:
+        yield pipe
 
 
 def bodies(sink: HttpSink, path: str) -> list[dict]:

@@ -20,18 +20,10 @@ from tests.fakes.http_sink import HttpSink
 from tests.fakes.jira import FakeJira
 from tests.fakes.smtp import FakeSmtp
 from tests.kafka_helpers import consume_until, produce
-from tests.pipeline_helpers import Pipeline, event
-from tests.worker_process import WorkerProcess, unique, worker_env_for
+from tests.pipeline_helpers import Pipeline, event, running_pipeline
 
 SECRET = "whsec_" + base64.b64encode(b"e2e-sentry-app-client-secret").decode()
 _orgs = itertools.count(3000)
-
-@pytest.fixture(scope="module")
-def sink():
-    s = HttpSink.start_in_thread()
-    yield s
-    s.stop()
-
 
 @pytest.fixture(scope="module")
 def smtp():
@@ -51,22 +43,14 @@ def github(sink: HttpSink) -> FakeGitHub:
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap, tmp_path_factory, smtp: FakeSmtp, github: FakeGitHub):
-    tmp = tmp_path_factory.mktemp("pipeline-tickets")
-    env = worker_env_for(
-        kafka_bootstrap, unique(), tmp,
+    with running_pipeline(
+        kafka_bootstrap, tmp_path_factory.mktemp("pipeline-tickets"),
         NOTIFICATION_ACTIONS_SMTP_HOST=smtp.host,
         NOTIFICATION_ACTIONS_SMTP_PORT=str(smtp.port),
         NOTIFICATION_ACTIONS_SMTP_FROM="alerts@notify.acme.io",
         NOTIFICATION_ACTIONS_GITHUB_API_URL=github.api_url,
-    )
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_ready()
-        pipe = Pipeline(kafka_bootstrap, env, worker.web_port)
-        pipe.worker = worker  # type: ignore[attr-defined]
+    ) as pipe:
         yield pipe
-    finally:
-        worker.stop()
 
 
 def new_org() -> int:

@@ -26,9 +26,8 @@ from tests.fakes.opsgenie import FakeOpsgenie
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import ERROR_CODES, FakeSlack
 from tests.kafka_helpers import consume_until
-from tests.pipeline_helpers import Pipeline
+from tests.pipeline_helpers import Pipeline, running_pipeline
 from tests.pipeline_helpers import event as pipeline_event
-from tests.worker_process import WorkerProcess, unique, worker_env_for
 
 SLACK_TOKEN = "xoxb-1234567890-0987654321098-unitslacktokensecret"
 TEAMS_SIG = "unitTeamsSignature0123456789abcdef"
@@ -49,13 +48,6 @@ class Fakes:
     discord: FakeDiscord
     pagerduty: FakePagerDuty
     opsgenie: FakeOpsgenie
-
-
-@pytest.fixture(scope="module")
-def sink():
-    s = HttpSink.start_in_thread()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -427,16 +419,13 @@ STATUS = {"slack": 200, "msteams": 202, "discord": 204, "pagerduty": 202, "opsge
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap, tmp_path_factory, fakes: Fakes):
-    tmp = tmp_path_factory.mktemp("chat-pipeline")
-    env = worker_env_for(kafka_bootstrap, unique(), tmp, NOTIFICATION_ACTIONS_SLACK_API_URL=fakes.slack.url,
-                         NOTIFICATION_ACTIONS_PAGERDUTY_EVENTS_URL=fakes.pagerduty.url,
-                         NOTIFICATION_ACTIONS_OPSGENIE_API_URL=fakes.opsgenie.url)
-    worker = WorkerProcess(env, tmp / "worker.log").start()
-    try:
-        worker.wait_ready()
-        yield Pipeline(kafka_bootstrap, env, worker.web_port)
-    finally:
-        worker.stop()
+    with running_pipeline(
+        kafka_bootstrap, tmp_path_factory.mktemp("chat-pipeline"),
+        NOTIFICATION_ACTIONS_SLACK_API_URL=fakes.slack.url,
+        NOTIFICATION_ACTIONS_PAGERDUTY_EVENTS_URL=fakes.pagerduty.url,
+        NOTIFICATION_ACTIONS_OPSGENIE_API_URL=fakes.opsgenie.url,
+    ) as pipe:
+        yield pipe
 
 
 def received(fakes: Fakes, service: str) -> list[dict]:
