@@ -15,14 +15,12 @@ no offsets move and a redrive can be repeated).
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from notification_actions.models import NotificationAction
 from notification_actions.settings import Settings
@@ -87,41 +85,15 @@ async def read_dead_letters(
     settings: Settings, topic: str, filters: Filters = Filters(), timeout: float = 60.0
 ) -> list[DeadLetter]:
     """Every record of ``topic`` up to its current end that ``filters`` accepts."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[DeadLetter] = []
-        deadline = time.monotonic() + timeout
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} took longer than {timeout:.0f}s")
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for r in records:
-                    if r.offset >= ends[tp]:
-                        continue
-                    raw = list(r.headers or [])
-                    letter = DeadLetter(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value,
-                                        h.decode(raw), raw)
-                    if filters.accept(letter):
-                        out.append(letter)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-        return sorted(out, key=lambda d: (d.timestamp_ms, d.partition, d.offset))
-    finally:
-        await consumer.stop()
+    from notification_actions.kafka_io import read_to_end
+
+    out = []
+    for r in await read_to_end(settings, topic, timeout):
+        raw = list(r.headers or [])
+        letter = DeadLetter(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, h.decode(raw), raw)
+        if filters.accept(letter):
+            out.append(letter)
+    return sorted(out, key=lambda d: (d.timestamp_ms, d.partition, d.offset))
 
 
 def summarise(letters: list[DeadLetter]) -> dict[str, Counter]:

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from notification_actions.settings import Settings
 
-__all__ = ["publish", "read_compacted", "read_offsets"]
+__all__ = ["publish", "read_compacted", "read_offsets", "read_to_end"]
 
 
 async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> int:
@@ -27,41 +27,48 @@ async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> i
         await producer.stop()
 
 
-async def read_compacted(settings: Settings, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
-    """Read ``topic`` from the start to its current end; the last value per key wins, tombstones delete."""
+async def read_to_end(settings: Settings, topic: str, timeout: float = 30.0) -> list:
+    """Every record of ``topic`` from the start up to its end offsets as they are now, without a group."""
+    import time
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()  # topic may be new to this client
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        await consumer._client.force_metadata_update()  # the topic may be new to this client
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
-            return {}
+            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        state: dict[bytes, bytes] = {}
+        out = []
+        deadline = time.monotonic() + timeout
         remaining = {tp for tp in tps if ends[tp] > 0}
         while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=int(timeout * 1000))
-            if not batch:
+            if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic} took longer than {timeout:.0f}s")
-            for tp, messages in batch.items():
-                for msg in messages:
-                    if msg.value is None:
-                        state.pop(msg.key, None)
-                    else:
-                        state[msg.key] = msg.value
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                out.extend(r for r in records if r.offset < ends[tp])
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return state
+        return out
     finally:
         await consumer.stop()
+
+
+async def read_compacted(settings: Settings, topic: str, timeout: float = 30.0) -> dict[bytes, bytes]:
+    """Read ``topic`` from the start to its current end; the last value per key wins, tombstones delete."""
+    state: dict[bytes, bytes] = {}
+    for record in sorted(await read_to_end(settings, topic, timeout), key=lambda r: (r.partition, r.offset)):
+        if record.value is None:
+            state.pop(record.key, None)
+        else:
+            state[record.key] = record.value
+    return state
 
 
 async def read_offsets(settings: Settings, topic: str, partition: int, first: int, last: int,

@@ -25,7 +25,7 @@ from notification_actions.errors import ConfigError, InvalidEvent
 from notification_actions.models import decode_event
 from notification_actions.settings import Settings
 from notification_actions.state import load_state
-from notification_actions.streams.matching import in_scope
+from notification_actions.streams.matching import matching_actions
 from notification_actions.streams.records import Delivery, Origin
 from notification_actions.streams.topics import trigger_of_topic
 from notification_actions.tables.actions import ActionIndex
@@ -138,17 +138,15 @@ def _match(settings: Settings, index: ActionIndex, trigger, record, report: Repl
         report.invalid += 1
         return []
     origin = Origin(topic=record.topic, partition=record.partition, offset=record.offset)
-    as_dict = event.as_dict()
     out = []
-    for action in index.lookup(event.organization_id, event.trigger):
-        if in_scope(action, event) and action.conditions_match(as_dict):
-            delivery = Delivery.build(event, action, origin)
-            delivery.force = force
-            out.append(delivery)
-            report.deliveries += 1
-            report.by_action[action.id] += 1
-            report.by_service[action.service_type.slug] += 1
-            if len(report.examples) < 5:
-                report.examples.append(f"{event.id} → action {action.id} ({action.service_type.slug} "
-                                       f"{action.target_display or action.target_identifier or ''})")
+    for action in matching_actions(index, event)[0]:
+        delivery = Delivery.build(event, action, origin)
+        delivery.force = force
+        out.append(delivery)
+        report.deliveries += 1
+        report.by_action[action.id] += 1
+        report.by_service[action.service_type.slug] += 1
+        if len(report.examples) < 5:
+            report.examples.append(f"{event.id} → action {action.id} ({action.service_type.slug} "
+                                   f"{action.target_display or action.target_identifier or ''})")
     return out

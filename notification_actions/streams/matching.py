@@ -28,7 +28,7 @@ from notification_actions.tables.throttle import ThrottleTable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MatchingStage", "in_scope"]
+__all__ = ["MatchingStage", "in_scope", "matching_actions"]
 
 
 def in_scope(action: NotificationAction, event: Event) -> bool:
@@ -39,6 +39,16 @@ def in_scope(action: NotificationAction, event: Event) -> bool:
     if not action.projects:
         return True
     return event.project_id is not None and event.project_id in action.projects
+
+
+def matching_actions(index: ActionIndex, event: Event) -> tuple[list[NotificationAction], dict]:
+    """The actions of ``event``'s (organization, trigger) in scope whose conditions hold, and
+    the event as a dict (empty when there is no candidate). Throttles are not applied here."""
+    candidates = index.lookup(event.organization_id, event.trigger)
+    if not candidates:
+        return [], {}
+    as_dict = event.as_dict()
+    return [a for a in candidates if in_scope(a, event) and a.conditions_match(as_dict)], as_dict
 
 
 class MatchingStage:
@@ -108,16 +118,9 @@ class MatchingStage:
 
     def match(self, event: Event, origin: Origin) -> list[Delivery]:
         """The deliveries one valid event gives rise to (updates throttle state)."""
-        candidates = self.index.lookup(event.organization_id, event.trigger)
-        if not candidates:
-            return []
-        as_dict = event.as_dict()
+        actions, as_dict = matching_actions(self.index, event)
         out = []
-        for action in candidates:
-            if not in_scope(action, event):
-                continue
-            if action.conditions and not all(c.matches(as_dict) for c in action.conditions):
-                continue
+        for action in actions:
             if not self.throttle.allow(action, as_dict):
                 self.counts["throttled"] += 1
                 self.metrics.throttled.labels(action.trigger_type.slug, action.service_type.slug).inc()
