@@ -87,6 +87,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         topic_replication_factor=settings.topic_replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
         autodiscover=False,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_seconds,

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
 
     # --- pipeline ----------------------------------------------------------
     max_in_flight: int = Field(32, ge=1, description="Deliveries fired concurrently per worker.")
+    producer_linger_ms: float = Field(
+        5.0, ge=0, description="How long the producer waits to batch records (ms): fewer, larger produce requests."
+    )
     dedup_ttl_seconds: float = Field(86400.0, gt=0, description="How long a delivered dedup key is remembered.")
     max_event_bytes: int = Field(1_000_000, ge=1, description="Larger events go to the events DLQ.")
     http_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one request to a service.")

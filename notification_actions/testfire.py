@@ -12,10 +12,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import httpx
 
 from notification_actions import registrations  # noqa: F401  (registers every service)
 from notification_actions.errors import ConfigError, DeliveryError
+from notification_actions.httpclient import new_client
 from notification_actions.models import decode_event, example_event
 from notification_actions.registry import REGISTRY, FireContext
 from notification_actions.settings import Settings
@@ -48,7 +48,7 @@ async def test_fire(settings: Settings, action_id: str, event_json: bytes | None
     integration = state.integrations.get(action.integration_id or "")
     registration = REGISTRY.get(action.trigger_type, action.service_type, action.target_type)
     started = time.monotonic()
-    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False) as http:
+    async with new_client(timeout=settings.http_timeout_seconds, max_connections=4) as http:  # the worker's client
         context = FireContext(settings=settings, http=http, integration=integration,
                               directory=state.directories.get(action.organization_id),
                               delivery_id=f"test-fire:{uuid.uuid4().hex[:12]}")

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import notification_actions.registrations  # noqa: F401  (registers every service)
+from notification_actions.httpclient import new_client
 from notification_actions.errors import PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.models import Directory, Integration, NotificationAction, example_event
 from notification_actions.registry import REGISTRY, FireContext
@@ -42,7 +43,7 @@ async def _fire(case: FireCase, settings: Settings) -> None:
     integration = Integration.model_validate(case.integration) if case.integration else None
     directory = Directory.model_validate(case.directory) if case.directory else None
     registration = REGISTRY.get(action.trigger_type, action.service_type, action.target_type)
-    async with httpx.AsyncClient() as http:
+    async with new_client(timeout=10, max_connections=8) as http:
         context = FireContext(settings=settings, http=http, integration=integration, directory=directory,
                               delivery_id="evt-1:act-1")
         event = example_event(action.trigger_type, organization_id=action.organization_id)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notification_actions.httpclient import new_client
 from notification_actions.registrations import msteams, opsgenie, pagerduty, slack
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.models import ActionTrigger, Event, Integration, NotificationAction, decode_event
@@ -98,7 +99,7 @@ def event(trigger: str = "audit-log", project: int | None = 10, **data: Any) -> 
 async def fire(fakes: Fakes, act: NotificationAction, data: Event | None = None, *, integration: dict | None = None,
                delivery_id: str = "e-1:a-1", **overrides: Any) -> FireResult | None:
     integ = Integration.model_validate(integration or integration_doc(act.service_type.slug, fakes))
-    async with httpx.AsyncClient() as client:
+    async with new_client(timeout=10, max_connections=8) as client:
         context = FireContext(settings(fakes, **overrides), client, integration=integ, delivery_id=delivery_id)
         registration = REGISTRY.get(act.trigger_type, act.service_type, act.target_type)
         return await registration(act, context).fire(data or event(act.trigger_type.slug))

@@ -15,6 +15,7 @@ import pytest
 
 # Registers these services until notification_actions/registrations/__init__.py imports them.
 import notification_actions.registrations  # noqa: F401  (registers every service)
+from notification_actions.httpclient import new_client
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.models import Directory, Event, Integration, NotificationAction
 from notification_actions.registry import REGISTRY, ActionInput, FireContext, FireResult
@@ -78,7 +79,7 @@ async def fire(doc: dict, cfg: Settings, *, integration: dict | None = None, dir
                ev: Event | None = None) -> FireResult | None:
     act = NotificationAction.model_validate(doc)
     registration = REGISTRY.get(act.trigger_type, act.service_type, act.target_type)
-    async with httpx.AsyncClient() as http:
+    async with new_client(timeout=10, max_connections=8) as http:
         context = FireContext(settings=cfg, http=http, delivery_id="e1:a1",
                               integration=Integration.model_validate(integration) if integration else None,
                               directory=Directory.model_validate(directory) if directory else None)
@@ -212,7 +213,7 @@ async def test_fake_jira_refuses_what_jira_refuses(sink: HttpSink):
     fake = FakeJira(sink, prefix="/jira-strict")
     auth = "Basic " + base64.b64encode(f"{fake.email}:{fake.api_token}".encode()).decode()
     fields = {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "s"}
-    async with httpx.AsyncClient() as client:
+    async with new_client(timeout=10, max_connections=8) as client:
         async def post(body: dict, authorization: str = auth) -> int:
             return (await client.post(fake.site + "/rest/api/3/issue", json=body,
                                       headers={"Authorization": authorization})).status_code

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from notification_actions.httpclient import new_client
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.models import (
     ActionService,
@@ -336,7 +337,7 @@ def test_serialize_available_lists_plain_and_org_integrations():
 @pytest.mark.asyncio
 async def test_fire_posts_a_signed_event_to_a_real_server():
     secret = new_secret()
-    async with HttpSink() as sink, httpx.AsyncClient() as client:
+    async with HttpSink() as sink, new_client(timeout=10, max_connections=8) as client:
         sink.require_signature("/hook", secret)
         action = make_action(f"{sink.url}/hook", integration_id="7", template="{{ data.actor }} did {{ data.event }}")
         event = example_event(ActionTrigger.AUDIT_LOG)
@@ -361,7 +362,7 @@ async def test_fire_posts_a_signed_event_to_a_real_server():
 
 @pytest.mark.asyncio
 async def test_fire_without_integration_is_unsigned_with_default_text():
-    async with HttpSink() as sink, httpx.AsyncClient() as client:
+    async with HttpSink() as sink, new_client(timeout=10, max_connections=8) as client:
         await registration(make_action(f"{sink.url}/plain"), client).fire(example_event(ActionTrigger.AUDIT_LOG))
         [request] = await sink.wait_for(1)
     assert "webhook-signature" not in request.headers and request.verified is None
@@ -371,7 +372,7 @@ async def test_fire_without_integration_is_unsigned_with_default_text():
 @pytest.mark.asyncio
 async def test_fire_classifies_the_servers_answers():
     secret = new_secret()
-    async with HttpSink() as sink, httpx.AsyncClient() as client:
+    async with HttpSink() as sink, new_client(timeout=10, max_connections=8) as client:
         sink.script("/hook", [(500, {}, f"boom {secret}"), (429, {"Retry-After": "7"}, ""), (410, {}, {"x": secret})])
         reg = registration(make_action(f"{sink.url}/hook", integration_id="7"), client, make_integration(secret))
         event = example_event(ActionTrigger.ISSUE_ALERT)
@@ -389,7 +390,7 @@ async def test_fire_classifies_the_servers_answers():
 @pytest.mark.asyncio
 async def test_fire_refusals_leak_no_secret():
     secret = new_secret()
-    async with HttpSink() as sink, httpx.AsyncClient() as client:
+    async with HttpSink() as sink, new_client(timeout=10, max_connections=8) as client:
         sink.require_signature("/hook", new_secret())  # the receiver expects another secret: 401
         reg = registration(make_action(f"{sink.url}/hook", integration_id="7"), client, make_integration(secret))
         with pytest.raises(PermanentDeliveryError) as info:
@@ -416,7 +417,7 @@ async def test_fire_refuses_private_targets_before_sending():
 @pytest.mark.asyncio
 async def test_fire_times_out_as_retryable():
     settings = Settings(_env_file=None, webhook_allow_http=True, webhook_allow_private=True, http_timeout_seconds=0.2)
-    async with HttpSink() as sink, httpx.AsyncClient() as client:
+    async with HttpSink() as sink, new_client(timeout=10, max_connections=8) as client:
         sink.script("/slow", [(200, {}, "late", 2.0)])
         reg = registration(make_action(f"{sink.url}/slow"), client, settings=settings)
         with pytest.raises(RetryableDeliveryError) as info:

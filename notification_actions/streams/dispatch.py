@@ -27,6 +27,7 @@ import time
 import faust
 import httpx
 
+from notification_actions.httpclient import new_client
 from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
@@ -114,10 +115,8 @@ class DispatchStage:
     async def agent(self, stream: faust.StreamT) -> None:
         if self._http is None:
             self._firing = asyncio.Semaphore(self.settings.max_in_flight)
-            self._http = httpx.AsyncClient(
-                timeout=self.settings.http_timeout_seconds,
-                limits=httpx.Limits(max_connections=self.settings.max_in_flight * 2),
-                follow_redirects=False,
+            self._http = new_client(
+                timeout=self.settings.http_timeout_seconds, max_connections=self.settings.max_in_flight * 2
             )
         jobs = self._jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
         acks = OrderedAcks()
