@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import faust
 
+from notification_actions import heap
 from notification_actions import registrations  # noqa: F401  (registers every service)
 from notification_actions.lag import LagSampler
 from notification_actions.metrics import Metrics
@@ -35,6 +36,8 @@ from notification_actions.tables.throttle import ThrottleTable
 log = logging.getLogger(__name__)
 
 __all__ = ["Service", "build"]
+
+SETTLE_AFTER_CHANGES = 1_000
 
 
 @dataclass
@@ -143,6 +146,13 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
                 await stage.gaps.sweep(idle=stage.idle())
             except Exception:  # a timer that raises would crash the worker
                 log.warning("tail sweep of %s failed", type(stage).__name__, exc_info=True)
+    @app.timer(interval=30.0)
+    async def settle_heap() -> None:
+        # heap.py: after a bulk config change, exempt the new actions from the collector's walks.
+        if actions.changes_since_settle >= SETTLE_AFTER_CHANGES:
+            actions.changes_since_settle = 0
+            heap.settle(f"{SETTLE_AFTER_CHANGES:,}+ action changes")
+
     metrics = Metrics()
     config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)

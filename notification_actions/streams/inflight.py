@@ -22,29 +22,36 @@ __all__ = ["InFlight"]
 class InFlight:
     def __init__(self, max_pending: int) -> None:
         self._pending = asyncio.Semaphore(max_pending)
-        self._tails: dict[Hashable, asyncio.Task] = {}
+        self._tails: dict[Hashable, asyncio.Future] = {}  # key -> done signal of its last job
         self._tasks: set[asyncio.Task] = set()
 
     async def submit(self, key: Hashable, job: Callable[[], Awaitable[None]]) -> None:
         await self._pending.acquire()
         previous = self._tails.get(key)
-        task = asyncio.create_task(self._run(key, previous, job))
-        self._tails[key] = task
+        # One task per job, created here: it inherits the submitter's context,
+        # which is how Faust knows the event a table write belongs to.
+        done = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run(key, previous, done, job))
+        self._tails[key] = done
         self._tasks.add(task)
 
-    async def _run(self, key: Hashable, previous: asyncio.Task | None, job: Callable[[], Awaitable[None]]) -> None:
+    async def _run(
+        self, key: Hashable, previous: asyncio.Future | None, done: asyncio.Future, job: Callable[[], Awaitable[None]]
+    ) -> None:
         me = asyncio.current_task()
         try:
-            if previous is not None:
-                await asyncio.wait({previous})
+            if previous is not None and not previous.done():
+                await previous  # set when the job before this one for ``key`` ends, however it ends
             await job()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("in-flight job for %r failed", key)
         finally:
+            if not done.done():
+                done.set_result(None)
             self._pending.release()
-            if self._tails.get(key) is me:
+            if self._tails.get(key) is done:
                 del self._tails[key]
             self._tasks.discard(me)  # type: ignore[arg-type]
 

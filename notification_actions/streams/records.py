@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, ConfigDict
 
 from notification_actions.models import Event, NotificationAction
@@ -70,11 +69,11 @@ class Delivery(BaseModel):
         return self.action.target_key()
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Delivery":
-        return cls.model_validate(orjson.loads(raw))
+        return cls.model_validate_json(raw)
 
 
 class Outcome(BaseModel):
@@ -97,11 +96,11 @@ class Outcome(BaseModel):
     at: float
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Outcome":
-        return cls.model_validate(orjson.loads(raw))
+        return cls.model_validate_json(raw)
 
     def log_fields(self) -> dict[str, Any]:
         return {
