@@ -203,3 +203,19 @@ async def test_streamed_request_body_is_sent_as_a_valid_request():
     assert response.status_code == 200 and server.seen[0][3] == b"abcd"
     headers = {k.decode().lower(): v.decode() for k, v in server.seen[0][2]}
     assert "transfer-encoding" not in headers and headers["content-length"] == "4"
+
+
+async def test_cookies_set_by_one_endpoint_are_never_sent_again():
+    # One client serves every customer: a cookie from one customer's endpoint must not
+    # ride along on another customer's request to the same host.
+    async def answer(request):
+        response = web.Response(text="ok")
+        response.set_cookie("session", "customer-a-secret", path="/")
+        return response
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        first = await client.post(server.url + "/customer-a", content=b"{}")
+        await client.post(server.url + "/customer-b", content=b"{}")
+    assert "customer-a-secret" in first.headers["set-cookie"]  # the answer itself is untouched
+    assert "cookie" not in server.headers(1)
+    assert len(client.cookies) == 0

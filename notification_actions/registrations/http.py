@@ -73,7 +73,7 @@ def _secrets_of(url: httpx.URL | str | None, redact: Iterable[str]) -> list[str]
         text = str(url)
         secrets.append(text)
         try:
-            parsed = httpx.URL(text)
+            parsed = url if isinstance(url, httpx.URL) else httpx.URL(text)
         except Exception:  # noqa: BLE001
             parsed = None
         if parsed is not None:
@@ -261,7 +261,7 @@ async def _read_capped(response: httpx.Response) -> bytes:
 async def send(
     context: Any,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     *,
     service: str,
     redact: Iterable[str] = (),
@@ -280,6 +280,10 @@ async def send(
     """
     redact = tuple(redact)
     timeout = context.settings.http_timeout_seconds
+    try:
+        url = httpx.URL(url)  # parsed once here; httpx and the excerpts reuse it
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise classify_exception(exc, service=service, redact=redact) from exc
     headers = httpx.Headers(kwargs.pop("headers", None))
     # Compressed answers could expand far beyond MAX_RESPONSE_BYTES; ask for none.
     headers.setdefault("accept-encoding", "identity")

