@@ -43,6 +43,10 @@ class _SlugEnum(IntEnum):
         """
         if isinstance(value, cls):
             return value
+        if type(value) is str:  # the common case, a slug as written: one dict lookup
+            member = _by_slug(cls).get(value)
+            if member is not None:
+                return member
         if isinstance(value, Enum) or isinstance(value, bool):
             # Another enum's member is an int too, but ActionService.SLACK is no trigger.
             raise ValueError(cls._unknown(value))
@@ -67,6 +71,17 @@ class _SlugEnum(IntEnum):
         shown = repr(value) if not isinstance(value, Enum) else f"{type(value).__name__}.{value.name}"
         valid = ", ".join(f"{m.slug!r} ({m.value})" for m in cls)
         return f"{shown} is not a valid {kind}; expected one of {valid}"
+
+
+_SLUG_TABLES: dict[type, dict[str, Any]] = {}
+
+
+def _by_slug(cls: type[_SlugEnum]) -> dict[str, Any]:
+    """``{slug: member}`` of ``cls`` (every stored action and delivery names three enums)."""
+    table = _SLUG_TABLES.get(cls)
+    if table is None:
+        table = _SLUG_TABLES[cls] = {m.slug: m for m in cls}
+    return table
 
 
 class ActionTrigger(_SlugEnum):
