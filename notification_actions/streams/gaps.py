@@ -27,6 +27,7 @@ Faust's read offset, so the records are fetched and handed over again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 __all__ = ["GapReader"]
 
 TAIL_IDLE_SECONDS = 3.0
+COMMITTED_TIMEOUT_SECONDS = 15.0
 
 
 class GapReader:
@@ -136,15 +138,20 @@ class GapReader:
 
     async def _committed_for(self, generation: object, topic: str, partition: int) -> int | None:
         if self._committed is None or self._committed[0] != generation:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker_hosts())
-            await admin.start()
             try:
-                offsets = await admin.list_consumer_group_offsets(self.settings.app_id)
+                # Bounded: the stage waits on this, and a hung admin call would stall it.
+                offsets = await asyncio.wait_for(self._group_offsets(), COMMITTED_TIMEOUT_SECONDS)
             except Exception:  # not knowing is not a reason to stop: offsets-only checks go on
                 log.warning("could not read the committed offsets of group %s", self.settings.app_id, exc_info=True)
                 offsets = {}
-            finally:
-                await admin.close()
             self._committed = (generation, {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
         offset = self._committed[1].get((topic, partition))
         return offset if offset is not None and offset >= 0 else None
+
+    async def _group_offsets(self) -> dict:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker_hosts())
+        await admin.start()
+        try:
+            return await admin.list_consumer_group_offsets(self.settings.app_id)
+        finally:
+            await admin.close()
