@@ -22,7 +22,9 @@ A hole at the *tail* of a partition is revealed by no later record, so
 stage: when the broker's highwater stays ahead of what the stream has seen
 (or of the committed offset, if it has seen nothing yet) for
 ``TAIL_IDLE_SECONDS``, it seeks Faust's consumer back there — a seek resets
-Faust's read offset, so the records are fetched and handed over again.
+Faust's read offset, so the records are fetched and handed over again. A seek
+that changed nothing is repeated with a growing pause (up to a minute): the
+hole may hold no record at all, or Faust may have dropped the records again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = ["GapReader"]
 
 TAIL_IDLE_SECONDS = 3.0
 COMMITTED_TIMEOUT_SECONDS = 15.0
+RESEEK_MAX_SECONDS = 60.0
 
 
 class GapReader:
@@ -53,8 +56,10 @@ class GapReader:
         self.settings = settings
         self.consumer = consumer  # () -> Faust's consumer (it exists only once the app runs)
         self.topics = set(topics)
+        self.clock: Callable[[], float] = time.monotonic
         self._seen_at: dict[object, float] = {}
-        self._sought: dict[object, tuple[int, int]] = {}  # tp -> (offset, highwater) of the last seek
+        # tp -> (offset, highwater, repeats, monotonic time) of the last seek
+        self._sought: dict[object, tuple[int, int, int, float]] = {}
         self._last: dict[object, tuple[object, int]] = {}  # tp -> (generation, last offset seen)
         self._committed: tuple[object, dict] | None = None  # (generation, {(topic, partition): offset})
         self.recovered = 0
@@ -65,7 +70,7 @@ class GapReader:
         tp, offset, generation = message.tp, message.offset, getattr(message, "generation_id", None)
         seen = self._last.get(tp)
         self._last[tp] = (generation, offset)
-        self._seen_at[tp] = time.monotonic()
+        self._seen_at[tp] = self.clock()
         if seen is not None and seen[0] == generation and offset > seen[1] + 1:
             return seen[1] + 1, offset - 1
         return None
@@ -106,7 +111,7 @@ class GapReader:
             return []
         consumer = self.consumer()
         generation = consumer.app.consumer_generation_id
-        now = time.monotonic()
+        now = self.clock()
         sought = []
         for tp in consumer.assignment():
             if tp.topic not in self.topics:
@@ -120,14 +125,22 @@ class GapReader:
             if expected is None or high is None or high <= expected:
                 continue
             since = self._seen_at.setdefault(tp, now)
-            if now - since < TAIL_IDLE_SECONDS or self._sought.get(tp) == (expected, high):
-                # the same seek again would find the same nothing (e.g. a transaction marker last)
+            if now - since < TAIL_IDLE_SECONDS:
                 continue
-            log.warning("offsets %d-%d of %s are on the broker but never reached the idle stream; "
-                        "seeking back to read them again", expected, high - 1, tp)
+            last = self._sought.get(tp)
+            repeats = last[2] + 1 if last is not None and last[:2] == (expected, high) else 0
+            if repeats and now - last[3] < min(RESEEK_MAX_SECONDS, TAIL_IDLE_SECONDS * 2 ** repeats):
+                # The same seek found nothing yet: a hole that holds no record (a
+                # transaction marker last), or Faust dropped the records again.
+                # Try again, backing off, rather than never (a stalled partition).
+                continue
+            log.log(logging.WARNING if repeats < 3 else logging.INFO,
+                    "offsets %d-%d of %s are on the broker but never reached the idle stream; "
+                    "seeking back to read them again%s", expected, high - 1, tp,
+                    f" (attempt {repeats + 1})" if repeats else "")
             await consumer.seek(tp, expected)
             self._seen_at[tp] = now
-            self._sought[tp] = (expected, high)
+            self._sought[tp] = (expected, high, repeats, now)
             sought.append((tp, expected))
         return sought
 
