@@ -77,6 +77,17 @@ async def _consumer(bootstrap: str, **kwargs) -> AIOKafkaConsumer:
     return consumer
 
 
+async def _stop(consumer: AIOKafkaConsumer) -> None:
+    """``consumer.stop()``; aiokafka's close can re-raise the cancellation of its own internal
+    task (seen once, after a long wait), which must not end a whole benchmark run."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we are being cancelled: pass it on
+
+
 async def _partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 30.0) -> list[TopicPartition]:
     deadline = time.monotonic() + timeout
     while True:
@@ -96,7 +107,7 @@ async def end_offsets(bootstrap: str, topic: str) -> Offsets:
         ends = await consumer.end_offsets(tps)
         return {tp.partition: off for tp, off in ends.items()}
     finally:
-        await consumer.stop()
+        await _stop(consumer)
 
 
 async def wait_total(bootstrap: str, topic: str, start: Offsets, n: int, timeout: float, stall: float = 20.0) -> int:
@@ -122,7 +133,7 @@ async def wait_total(bootstrap: str, topic: str, start: Offsets, n: int, timeout
                 return got  # the caller reports the shortfall
             await asyncio.sleep(0.25)
     finally:
-        await consumer.stop()
+        await _stop(consumer)
 
 
 async def read_range(bootstrap: str, topic: str, start: Offsets, end: Offsets) -> list[ConsumerRecord]:
@@ -133,7 +144,7 @@ async def read_range(bootstrap: str, topic: str, start: Offsets, end: Offsets) -
         await _read(consumer, topic, start, end, out.append)
         return out
     finally:
-        await consumer.stop()
+        await _stop(consumer)
 
 
 async def _read(consumer: AIOKafkaConsumer, topic: str, start: Offsets, end: Offsets, sink) -> None:
@@ -168,7 +179,7 @@ async def ceiling(bootstrap: str, topic: str, start: Offsets, end: Offsets) -> t
     try:
         await _read(consumer, topic, start, end, decode)
     finally:
-        await consumer.stop()
+        await _stop(consumer)
     return rate(stamps), len(stamps) - 1
 
 

@@ -76,16 +76,25 @@ async def test_gap_reader_reads_the_skipped_records_back_and_acks_them_through_t
             self.acked.append(message.offset)
             return True
 
+        def assignment(self):
+            return set()
+
+        async def earliest_offsets(self, *tps):
+            return {tp: 0 for tp in tps}
+
     consumer = Consumer()
     gaps = GapReader(Settings(_env_file=None, broker=f"kafka://{kafka_bootstrap}"), consumer=lambda: consumer)
     tp = TopicPartition(topic, 0)
-    assert await gaps.before(event(tp, 1, [])) == []
+    # The group has committed nothing: its stream starts at the earliest offset, 0,
+    # so a first record at offset 1 means offset 0 was skipped.
+    first = await gaps.before(event(tp, 1, []))
+    assert [r.message.offset for r in first] == [0]
     recovered = await gaps.before(event(tp, 5, []))
     assert [(r.key, r.value, r.message.offset) for r in recovered] == [
         (b"k2", b"v2", 2), (b"k3", b"v3", 3), (b"k4", b"v4", 4)]
-    for r in recovered:
+    for r in [*first, *recovered]:
         r.ack()
-    assert consumer.acked == [2, 3, 4]
+    assert consumer.acked == [0, 2, 3, 4]
 
 
 async def test_gap_reader_checks_a_generations_first_record_against_the_committed_offset(kafka_bootstrap):

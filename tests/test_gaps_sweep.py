@@ -31,6 +31,9 @@ class Consumer:
     async def seek(self, tp, offset):
         self.seeks.append((tp, offset))
 
+    async def earliest_offsets(self, *tps):
+        return {tp: 0 for tp in tps}
+
 
 def reader(consumer: Consumer) -> GapReader:
     r = GapReader(Settings(_env_file=None), lambda: consumer, [TOPIC])
@@ -66,3 +69,28 @@ async def test_nothing_to_do_when_the_stream_has_seen_the_tail_or_is_busy():
     consumer.high = 15
     assert await r.sweep(idle=False) == []  # a busy stage is never sought
     assert consumer.seeks == []
+
+
+async def test_a_partition_the_group_never_committed_is_read_from_its_earliest_offset():
+    # A restarted worker of a new group sat idle with 2,000 events waiting: Faust had
+    # dropped them after its start-up seek, and with no committed offset the sweep
+    # had nothing to compare the highwater with.
+    clock = [0.0]
+    consumer = Consumer(highwater=579)
+    r = GapReader(Settings(_env_file=None), lambda: consumer, [TOPIC])
+    r.clock = lambda: clock[0]
+    r._committed = (7, {}, True)  # the group's offsets were read: none for this partition
+    await r.sweep(idle=True)
+    clock[0] += gaps.TAIL_IDLE_SECONDS
+    assert await r.sweep(idle=True) == [(PART, 0)]
+
+
+async def test_no_seek_when_the_committed_offsets_could_not_be_read():
+    clock = [0.0]
+    consumer = Consumer(highwater=579)
+    r = GapReader(Settings(_env_file=None), lambda: consumer, [TOPIC])
+    r.clock = lambda: clock[0]
+    r._committed = (7, {}, False)  # the lookup failed: replaying from the start would be a guess
+    await r.sweep(idle=True)
+    clock[0] += gaps.TAIL_IDLE_SECONDS
+    assert await r.sweep(idle=True) == [] and consumer.seeks == []

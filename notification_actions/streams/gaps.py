@@ -9,8 +9,9 @@ would be lost without a trace.
 
 Every agent therefore watches the offsets it is given per partition and
 consumer generation — the first one of a partition in a generation against
-the group's committed offset (read once per generation), the others against
-the one before. When they skip, :meth:`GapReader.read` fetches the
+the group's committed offset (read once per generation; the partition's
+earliest offset when the group has committed none, since Faust drops the
+very first records of a new group too), the others against the one before. When they skip, :meth:`GapReader.read` fetches the
 skipped offsets straight from Kafka and returns them as events (``key``,
 ``value``, ``message``, ``ack()``) for the agent to handle *before* the record
 that revealed the hole — so order holds too — and ack through Faust's
@@ -37,6 +38,7 @@ from types import SimpleNamespace
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 from faust.types.tuples import Message
 
 from notification_actions.kafka_io import read_offsets
@@ -61,7 +63,9 @@ class GapReader:
         # tp -> (offset, highwater, repeats, monotonic time) of the last seek
         self._sought: dict[object, tuple[int, int, int, float]] = {}
         self._last: dict[object, tuple[object, int]] = {}  # tp -> (generation, last offset seen)
-        self._committed: tuple[object, dict] | None = None  # (generation, {(topic, partition): offset})
+        # (generation, {(topic, partition): committed offset}, whether the lookup succeeded)
+        self._committed: tuple[object, dict, bool] | None = None
+        self._starts: dict[tuple[object, str, int], int | None] = {}  # earliest offsets, this generation
         self.recovered = 0
 
     def skipped(self, event: faust.EventT) -> tuple[int, int] | None:
@@ -116,13 +120,15 @@ class GapReader:
         for tp in consumer.assignment():
             if tp.topic not in self.topics:
                 continue
+            high = consumer.highwater(tp)
+            if not high:  # unknown, or an empty partition: nothing can be missing
+                continue
             seen = self._last.get(tp)
             if seen is not None and seen[0] == generation:
                 expected = seen[1] + 1
             else:
                 expected = await self._committed_for(generation, tp.topic, tp.partition)
-            high = consumer.highwater(tp)
-            if expected is None or high is None or high <= expected:
+            if expected is None or high <= expected:
                 continue
             since = self._seen_at.setdefault(tp, now)
             if now - since < TAIL_IDLE_SECONDS:
@@ -150,16 +156,43 @@ class GapReader:
         return await self._committed_for(getattr(message, "generation_id", None), message.tp.topic, message.tp.partition)
 
     async def _committed_for(self, generation: object, topic: str, partition: int) -> int | None:
+        """Where the group's stream of this partition starts in ``generation``: its committed
+        offset, or — known to have none — the partition's earliest offset (the app resets to
+        earliest). ``None`` when that cannot be told."""
         if self._committed is None or self._committed[0] != generation:
+            known = True
             try:
                 # Bounded: the stage waits on this, and a hung admin call would stall it.
                 offsets = await asyncio.wait_for(self._group_offsets(), COMMITTED_TIMEOUT_SECONDS)
             except Exception:  # not knowing is not a reason to stop: offsets-only checks go on
                 log.warning("could not read the committed offsets of group %s", self.settings.app_id, exc_info=True)
-                offsets = {}
-            self._committed = (generation, {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
-        offset = self._committed[1].get((topic, partition))
-        return offset if offset is not None and offset >= 0 else None
+                offsets, known = {}, False
+            committed = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+            self._committed = (generation, committed, known)
+        _, committed, known = self._committed
+        offset = committed.get((topic, partition))
+        if offset is not None and offset >= 0:
+            return offset
+        if not known:
+            return None
+        # Nothing committed yet (a new group, or a partition never consumed): Faust
+        # can drop the very first records after its start-up seek as well.
+        return await self._earliest(generation, topic, partition)
+
+    async def _earliest(self, generation: object, topic: str, partition: int) -> int | None:
+        key = (generation, topic, partition)
+        if key not in self._starts:
+            # One request for every partition of the stage: each goes through
+            # Faust's consumer thread, which may be in a fetch of up to 1.5 s.
+            consumer = self.consumer()
+            tps = {tp for tp in consumer.assignment() if tp.topic in self.topics} | {TP(topic, partition)}
+            try:
+                found = await asyncio.wait_for(consumer.earliest_offsets(*tps), COMMITTED_TIMEOUT_SECONDS)
+            except Exception:
+                log.warning("could not read the earliest offsets of %s", sorted(self.topics), exc_info=True)
+                return None
+            self._starts = {(generation, tp.topic, tp.partition): offset for tp, offset in found.items()}
+        return self._starts.get(key)
 
     async def _group_offsets(self) -> dict:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker_hosts())
