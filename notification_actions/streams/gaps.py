@@ -38,6 +38,7 @@ from types import SimpleNamespace
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faust.types import TP
 from faust.types.tuples import Message
 
@@ -198,6 +199,13 @@ class GapReader:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker_hosts())
         await admin.start()
         try:
-            return await admin.list_consumer_group_offsets(self.settings.app_id)
+            while True:  # bounded by the caller's timeout
+                try:
+                    return await admin.list_consumer_group_offsets(self.settings.app_id)
+                except KafkaError as exc:
+                    # e.g. no group coordinator yet on a new cluster: it comes within seconds
+                    if not getattr(exc, "retriable", False):
+                        raise
+                    await asyncio.sleep(0.25)
         finally:
             await admin.close()
