@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import faust
 
-from notification_actions import heap
 from notification_actions import registrations  # noqa: F401  (registers every service)
 from notification_actions.lag import LagSampler
 from notification_actions.metrics import Metrics
@@ -146,12 +145,10 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
                 await stage.gaps.sweep(idle=stage.idle())
             except Exception:  # a timer that raises would crash the worker
                 log.warning("tail sweep of %s failed", type(stage).__name__, exc_info=True)
+
     @app.timer(interval=30.0)
     async def settle_heap() -> None:
-        # heap.py: after a bulk config change, exempt the new actions from the collector's walks.
-        if actions.changes_since_settle >= SETTLE_AFTER_CHANGES:
-            actions.changes_since_settle = 0
-            heap.settle(f"{SETTLE_AFTER_CHANGES:,}+ action changes")
+        actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
 
     metrics = Metrics()
     config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics

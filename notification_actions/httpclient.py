@@ -9,11 +9,11 @@ httpx interface and sends through :class:`AiohttpTransport`.
 
 The client keeps no cookies (one customer's endpoint must not set cookies
 another customer's requests carry). The transport keeps httpx's contract: no
-redirects are followed, bodies are
-handed over undecoded (httpx decodes ``Content-Encoding`` itself), timeouts
-come from the request, proxies from the environment as httpx would take them
-(``HTTPS_PROXY``, ``NO_PROXY``), and every aiohttp failure is raised as the
-httpx exception a registration already classifies (``registrations/http.py``).
+redirects are followed, bodies are handed over undecoded (httpx decodes
+``Content-Encoding`` itself), timeouts come from the request, proxies from the
+environment as httpx would take them (``HTTPS_PROXY``, ``NO_PROXY``), and
+every aiohttp failure is raised as the httpx exception a registration already
+classifies (``registrations/http.py``).
 """
 
 from __future__ import annotations

@@ -36,3 +36,21 @@ def test_shared_snapshot_still_copies_and_sets_known_fields():
     a.target_display = "#ops"  # a known field: allowed, the shared set already names it
     assert a.target_display == "#ops"
     assert _decode(stored()).target_display is None
+
+
+def test_the_heap_is_settled_only_after_enough_index_changes():
+    import gc
+
+    import faust
+
+    from notification_actions.tables.actions import ActionsTable
+
+    table = ActionsTable(faust.App("settle-test", store="memory://", autodiscover=False))
+    table.changes_since_settle = 999
+    assert table.settle_heap(after_changes=1_000) is False and table.changes_since_settle == 999
+    table.changes_since_settle = 1_000
+    try:
+        assert table.settle_heap(after_changes=1_000) is True
+        assert table.changes_since_settle == 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -167,9 +167,20 @@ class ActionsTable:
                 if action is not None:
                     self.index.put(action)
         log.info("actions index rebuilt: %d actions in %.1fs", len(self.index), time.monotonic() - started)
-        heap.settle("the actions index was rebuilt")
-        self.changes_since_settle = 0
+        self._settle("the actions index was rebuilt")
         self.rebuilt = True
+
+    def settle_heap(self, *, after_changes: int) -> bool:
+        """Settle the heap (heap.py) when the index changed ``after_changes`` times or more
+        since it was last settled: a bulk config change leaves many new long-lived objects."""
+        if self.changes_since_settle < after_changes:
+            return False
+        self._settle(f"{self.changes_since_settle:,} action changes")
+        return True
+
+    def _settle(self, reason: str) -> None:
+        heap.settle(reason)
+        self.changes_since_settle = 0
 
     def put(self, action: NotificationAction) -> None:
         raw = orjson.dumps(action.model_dump(mode="json"))
