@@ -7,7 +7,7 @@ specific): no real registration uses ``sentry_app`` with target
 """
 
 from notification_actions.models import ActionService, ActionTarget, ActionTrigger, NotificationAction
-from notification_actions.registry import REGISTRY, ActionRegistration, FireResult
+from notification_actions.registrations.base import REGISTRY, ActionRegistration, FireResult
 
 TRIPLE = (ActionTrigger.AUDIT_LOG, ActionService.SENTRY_APP, ActionTarget.SPECIFIC)
 

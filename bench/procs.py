@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-BOOT = "import bench.noop; from notification_actions.cli import main; main()"
+BOOT = "import bench.noop; from notification_actions.cli.main import main; main()"
 BROKER_ENV = "NOTIFICATION_ACTIONS_BENCH_BROKER"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -52,7 +52,7 @@ def broker(workdir: Path) -> Iterator[tuple[str, str]]:
     if configured:
         yield configured.removeprefix("kafka://"), f"{version} (external broker, version assumed)"
         return
-    from notification_actions.localkafka import LocalKafka, free_port_block
+    from notification_actions.kafka.local import LocalKafka, free_port_block
 
     kafka = LocalKafka(workdir / "kafka", port=free_port_block(2), version=version, heap="512m")
     kafka.start()

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-if TYPE_CHECKING:
-    from notification_actions.app import Service
-    from notification_actions.lag import PartitionLag
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +31,17 @@ PREFIX = "notification_actions"
 # top buckets cover the HTTP timeout (15 s by default, fire() gets twice that).
 FIRE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
 STATUSES = ("OK", "WARN", "STALL", "STOP")
+
+
+class LagRow(Protocol):
+    """One partition's evaluated lag (``ops/lag.py``'s ``PartitionLag``); metrics imports nothing of the app."""
+
+    group: str
+    topic: str
+    partition: int
+    lag: int
+    lag_seconds: float | None
+    status: str
 
 
 class Metrics:
@@ -104,7 +111,7 @@ class Metrics:
             "(Unix time; 0 before the first sample).", registry=r,
         )
 
-    def record_lag(self, rows: Iterable["PartitionLag"], sampled_at: float) -> None:
+    def record_lag(self, rows: Iterable[LagRow], sampled_at: float) -> None:
         """Replace the lag gauges with one evaluated sample (partitions that vanished disappear)."""
         self.lag_messages.clear()
         self.lag_seconds.clear()
@@ -117,8 +124,9 @@ class Metrics:
                 self.lag_status.labels(*labels, status).set(1 if row.status == status else 0)
         self.lag_sampled.set(sampled_at)
 
-    def watch(self, service: "Service") -> None:
-        """Register the gauges read from ``service``'s state at scrape time."""
+    def watch(self, service: Any) -> None:
+        """Register the gauges read from ``service``'s state at scrape time (``worker/app.py``'s
+        ``Service``: its ``actions``, ``integrations``, ``directory``, ``circuits`` and ``ready()``)."""
         self.registry.register(_StateCollector(service))
 
     def exposition(self) -> bytes:
@@ -138,7 +146,7 @@ def _safely(read: Callable[[], float]) -> float | None:
 class _StateCollector:
     """Gauges computed from the service when scraped: nothing to keep in step."""
 
-    def __init__(self, service: "Service") -> None:
+    def __init__(self, service: Any) -> None:
         self.service = service
 
     def describe(self) -> list:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.worker_process import WorkerProcess, worker_env_for, unique
+from tests.support.worker_process import WorkerProcess, worker_env_for, unique
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +23,7 @@ def kafka_bootstrap() -> str:
     if configured:
         yield configured.removeprefix("kafka://")
         return
-    from notification_actions.localkafka import LocalKafka, free_port_block
+    from notification_actions.kafka.local import LocalKafka, free_port_block
 
     data = Path(tempfile.mkdtemp(prefix="na-test-kafka-"))
     broker = LocalKafka(data, port=free_port_block(2), heap="512m")
@@ -68,11 +68,23 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path):
             w.kill()
 
 
-@pytest.fixture(scope="module")
-def sink():
-    """A real local HTTP server for the module's fake services (tests/fakes/http_sink.py)."""
-    from tests.fakes.http_sink import HttpSink
+def _serve_sink():
+    from tests.support.fakes.http_sink import HttpSink
 
     server = HttpSink.start_in_thread()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def sink():
+    """A real local HTTP server for the module's fake services (tests/support/fakes/http_sink.py)."""
+    yield from _serve_sink()
+
+
+@pytest.fixture
+def fresh_sink():
+    """The same server, started for one test alone (for tests that count all it received)."""
+    yield from _serve_sink()

@@ -11,8 +11,8 @@ import pytest
 
 from notification_actions.logs import JsonFormatter, LineLogger, TextFormatter, configure_logging, context
 from notification_actions.settings import Settings
-from tests.fakes.http_sink import HttpSink
-from tests.pipeline_helpers import Pipeline, action, event
+from tests.support.fakes.http_sink import HttpSink
+from tests.support.pipeline import Pipeline, action, event
 
 
 def record(msg: str = "delivery %s ok", *args: object, exc: bool = False, **extra: object) -> logging.LogRecord:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from notification_actions import errors, registry
+from notification_actions import errors
+
+from notification_actions.registrations import base as registry
 from notification_actions.settings import Settings
-from tests.kafka_helpers import consume_until, create_topics, produce
-from tests.worker_process import unique
+from tests.support.kafka import consume_until, create_topics, produce
+from tests.support.worker_process import unique
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -24,14 +24,12 @@ from pydantic.alias_generators import to_camel
 
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
 from notification_actions.models.event import Event
+from notification_actions.models.registry import REGISTRY
 from notification_actions.models.validation import StrId
-
-if TYPE_CHECKING:
-    from notification_actions.registry import ActionRegistration
 
 __all__ = ["Condition", "ConditionOp", "NotificationAction", "Throttle"]
 
-R = TypeVar("R", bound="ActionRegistration")
+R = TypeVar("R")  # an ActionRegistration subclass (registrations/base.py)
 
 ConditionOp = Literal["eq", "ne", "in", "not_in", "contains", "exists", "gt", "gte", "lt", "lte", "regex"]
 
@@ -255,9 +253,7 @@ class NotificationAction(BaseModel):
         service_type: ActionService | int | str,
         target_type: ActionTarget | int | str,
     ) -> Callable[[type[R]], type[R]]:
-        """The seed's decorator: register an ``ActionRegistration`` subclass in ``registry.REGISTRY``."""
-        from notification_actions.registry import REGISTRY  # registry imports this module
-
+        """The seed's decorator: register an ``ActionRegistration`` subclass in ``models.registry.REGISTRY``."""
         return REGISTRY.register_action(
             trigger_type=trigger_type, service_type=service_type, target_type=target_type
         )

@@ -5,7 +5,7 @@ service's module is added below, and nothing scans this folder for plugins.
 Shared pieces (``http``, ``signing``, ``ssrf``, ``text``, ``common``, ``incoming_webhook``) register nothing.
 """
 
-from . import (
+from notification_actions.registrations import (
     discord,
     email,
     github,

@@ -34,13 +34,13 @@ from pydantic import BaseModel, Field
 
 from notification_actions.errors import PermanentDeliveryError
 from notification_actions.models import ActionService, ActionTrigger, Event
-from notification_actions.registry import ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionRegistration, FireResult
 
-from . import http
-from .common import register_all
-from .limits import cut, units
-from .text import data_fields, heading, message_text
-from .incoming_webhook import IncomingWebhookRegistration
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import register_all
+from notification_actions.registrations.support.limits import cut, units
+from notification_actions.registrations.support.text import data_fields, heading, message_text
+from notification_actions.registrations.support.incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["LIMITS", "REGISTRATIONS", "DiscordRegistration", "DiscordTarget", "embed"]
 

@@ -47,12 +47,12 @@ from notification_actions.models import (
     Integration,
     StrId,
 )
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 from notification_actions.settings import Settings
 
-from .common import available, delivery_key, register, target_problems
-from .limits import cut, one_line
-from .text import Composed, compose
+from notification_actions.registrations.support.common import available, delivery_key, register, target_problems
+from notification_actions.registrations.support.limits import cut, one_line
+from notification_actions.registrations.support.text import Composed, compose
 
 __all__ = [
     "REGISTRATIONS",

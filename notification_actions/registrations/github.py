@@ -31,10 +31,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem, RetryableDeliveryError
 from notification_actions.models import ActionService, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import (
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import (
     available,
     configured,
     integration_metadata,
@@ -42,8 +42,8 @@ from .common import (
     register_all,
     target_problems,
 )
-from .limits import cut, one_line, units
-from .text import Composed, compose
+from notification_actions.registrations.support.limits import cut, one_line, units
+from notification_actions.registrations.support.text import Composed, compose
 
 __all__ = ["REGISTRATIONS", "GitHubMetadata", "GitHubRegistration", "GitHubTarget", "issue_body"]
 

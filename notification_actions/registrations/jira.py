@@ -32,10 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
 from notification_actions.models import ActionService, ActionTrigger, Event, Integration, NotificationAction
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import (
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import (
     available,
     configured,
     integration_metadata,
@@ -44,9 +44,9 @@ from .common import (
     target_problems,
     url_problems,
 )
-from .limits import cut, one_line, units
-from .text import Composed, compose
-from .ssrf import check_url_at_fire
+from notification_actions.registrations.support.limits import cut, one_line, units
+from notification_actions.registrations.support.text import Composed, compose
+from notification_actions.registrations.support.ssrf import check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "JiraMetadata", "JiraRegistration", "JiraTarget", "adf_document", "issue_fields"]
 

@@ -30,12 +30,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from notification_actions.models import ActionService, ActionTrigger, Event
-from notification_actions.registry import ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionRegistration, FireResult
 
-from .common import register_all
-from .limits import cut, fit_json
-from .text import data_fields, heading, message_text
-from .incoming_webhook import IncomingWebhookRegistration
+from notification_actions.registrations.support.common import register_all
+from notification_actions.registrations.support.limits import cut, fit_json
+from notification_actions.registrations.support.text import data_fields, heading, message_text
+from notification_actions.registrations.support.incoming_webhook import IncomingWebhookRegistration
 
 __all__ = ["MAX_BODY_BYTES", "REGISTRATIONS", "TeamsRegistration", "TeamsTarget", "card"]
 

@@ -40,10 +40,10 @@ from pydantic import BaseModel, Field
 
 from notification_actions.errors import InvalidAction, Problem
 from notification_actions.models import ActionService, ActionTarget, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import (
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import (
     alert_key,
     available,
     delivery_key,
@@ -53,8 +53,8 @@ from .common import (
     require_secret,
     target_problems,
 )
-from .limits import cut, units
-from .text import data_fields, heading, message_text
+from notification_actions.registrations.support.limits import cut, units
+from notification_actions.registrations.support.text import data_fields, heading, message_text
 
 __all__ = [
     "REGISTRATIONS",

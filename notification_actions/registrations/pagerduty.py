@@ -37,10 +37,10 @@ from pydantic import BaseModel, Field
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
 from notification_actions.models import ActionService, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import (
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import (
     alert_key,
     available,
     delivery_key,
@@ -50,8 +50,8 @@ from .common import (
     require_secret,
     target_problems,
 )
-from .limits import cut, cut_bytes
-from .text import message_text
+from notification_actions.registrations.support.limits import cut, cut_bytes
+from notification_actions.registrations.support.text import message_text
 
 __all__ = ["REGISTRATIONS", "PagerDutyRegistration", "PagerDutyTarget", "severity"]
 

@@ -14,9 +14,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from notification_actions.models import ActionService, ActionTarget, ActionTrigger
-from notification_actions.registry import ActionRegistration
+from notification_actions.registrations.base import ActionRegistration
 
-from .email import MailRegistration, MemberTarget, TeamTarget, register_mail
+from notification_actions.registrations.email import MailRegistration, MemberTarget, TeamTarget, register_mail
 
 __all__ = ["REGISTRATIONS", "RoleTarget", "SentryNotificationRegistration"]
 

@@ -33,10 +33,10 @@ from pydantic import BaseModel, Field
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem, RetryableDeliveryError
 from notification_actions.models import ActionService, ActionTrigger, Event, Integration
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http
-from .common import (
+from notification_actions.registrations.support import http
+from notification_actions.registrations.support.common import (
     available,
     integration_problems,
     org_integrations,
@@ -44,8 +44,8 @@ from .common import (
     require_secret,
     target_problems,
 )
-from .limits import cut
-from .text import data_fields, heading, message_text
+from notification_actions.registrations.support.limits import cut
+from notification_actions.registrations.support.text import data_fields, heading, message_text
 
 __all__ = ["REGISTRATIONS", "SlackRegistration", "SlackTarget", "blocks", "escape"]
 

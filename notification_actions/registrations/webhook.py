@@ -29,10 +29,10 @@ from pydantic import BaseModel, Field
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, Problem
 from notification_actions.models import ActionService, ActionTrigger, Event, Integration, NotificationAction
-from notification_actions.registry import ActionInput, ActionRegistration, FireResult
+from notification_actions.registrations.base import ActionInput, ActionRegistration, FireResult
 
-from . import http, signing
-from .common import (
+from notification_actions.registrations.support import http, signing
+from notification_actions.registrations.support.common import (
     available,
     delivery_key,
     integration_problems,
@@ -41,9 +41,9 @@ from .common import (
     target_problems,
     url_problems,
 )
-from .text import message_text
-from .signing import decode_secret
-from .ssrf import check_url_at_fire
+from notification_actions.registrations.support.text import message_text
+from notification_actions.registrations.support.signing import decode_secret
+from notification_actions.registrations.support.ssrf import check_url_at_fire
 
 __all__ = ["REGISTRATIONS", "WebhookRegistration", "WebhookTarget"]
 

@@ -19,18 +19,19 @@ import time
 
 import faust
 
-from notification_actions.checks import check_action
+from notification_actions.models.checks import check_action
 from notification_actions.errors import InvalidAction, Problem
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Directory, Integration, NotificationAction
 from notification_actions.models.validation import parse_record
-from notification_actions.registry import Registry
+from notification_actions.models.registry import Registry
 from notification_actions.settings import Settings
-from notification_actions.streams.gaps import GapReader
+from notification_actions.kafka.gaps import GapReader
 from notification_actions.streams.rejects import Rejecter
 from notification_actions.tables.actions import ActionsTable
-from notification_actions.tables.records import DirectoryTable, IntegrationsTable
+from notification_actions.tables.directory import DirectoryTable
+from notification_actions.tables.integrations import IntegrationsTable
 
 log = logging.getLogger(__name__)
 

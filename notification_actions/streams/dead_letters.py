@@ -7,8 +7,8 @@ import logging
 import faust
 
 from notification_actions.logs import context
-from notification_actions.streams import headers as h
-from notification_actions.streams.records import Delivery, Outcome
+from notification_actions.kafka import headers as h
+from notification_actions.models.delivery import Delivery, Outcome
 from notification_actions.streams.rejects import origin_of
 from notification_actions.streams.retry import iso
 

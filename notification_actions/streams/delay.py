@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.settings import Settings
-from notification_actions.streams import headers as h
+from notification_actions.kafka import headers as h
 
 log = logging.getLogger(__name__)
 

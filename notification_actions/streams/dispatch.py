@@ -27,23 +27,24 @@ import time
 import faust
 import httpx
 
-from notification_actions.httpclient import new_client
+from notification_actions.registrations.support.transport import new_client
 from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Integration
-from notification_actions.registry import FireContext, FireResult, Registry
+from notification_actions.registrations.base import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
-from notification_actions.streams.acks import OrderedAcks, Ticket
+from notification_actions.kafka.acks import OrderedAcks, Ticket
 from notification_actions.streams.dead_letters import DeliveryDeadLetters
-from notification_actions.streams.gaps import GapReader
-from notification_actions.streams.inflight import InFlight
-from notification_actions.streams.ratelimit import Pacer
-from notification_actions.streams.records import Delivery, Outcome
+from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.inflight import InFlight
+from notification_actions.streams.pacing import Pacer
+from notification_actions.models.delivery import Delivery, Outcome
 from notification_actions.streams.retry import RetryPolicy, RetryTiers
 from notification_actions.tables.circuits import CircuitTable
 from notification_actions.tables.dedup import DedupTable
-from notification_actions.tables.records import DirectoryTable, IntegrationsTable
+from notification_actions.tables.directory import DirectoryTable
+from notification_actions.tables.integrations import IntegrationsTable
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import ActionTrigger, Event, NotificationAction, decode_event
 from notification_actions.settings import Settings
-from notification_actions.streams.records import Delivery, Origin
-from notification_actions.streams.gaps import GapReader
+from notification_actions.models.delivery import Delivery, Origin
+from notification_actions.kafka.gaps import GapReader
 from notification_actions.streams.rejects import Rejecter, origin_of
 from notification_actions.tables.actions import ActionIndex
 from notification_actions.tables.throttle import ThrottleTable

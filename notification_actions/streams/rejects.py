@@ -13,8 +13,8 @@ import faust
 import orjson
 
 from notification_actions.errors import Problem
-from notification_actions.streams import headers as h
-from notification_actions.streams.records import Origin
+from notification_actions.kafka import headers as h
+from notification_actions.models.delivery import Origin
 
 log = logging.getLogger(__name__)
 

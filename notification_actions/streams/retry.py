@@ -25,8 +25,8 @@ import faust
 
 from notification_actions.errors import DeliveryError
 from notification_actions.settings import Settings
-from notification_actions.streams import headers as h
-from notification_actions.streams.records import Delivery
+from notification_actions.kafka import headers as h
+from notification_actions.models.delivery import Delivery
 
 __all__ = ["Decision", "RetryPolicy", "iso"]
 

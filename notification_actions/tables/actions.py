@@ -23,7 +23,7 @@ from typing import Any
 import faust
 import orjson
 
-from notification_actions import heap
+from notification_actions.tables import heap
 from notification_actions.models import ActionTrigger, NotificationAction
 from notification_actions.tables.raw import raw_codecs
 

@@ -6,6 +6,9 @@ from typing import Any
 import faust
 
 
+__all__ = ["global_table", "raw_codecs"]
+
+
 def raw_codecs() -> dict[str, Any]:
     """Table kwargs for bytes in, bytes out.
 
@@ -18,3 +21,15 @@ def raw_codecs() -> dict[str, Any]:
         "value_type": bytes,
         "schema": faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"),
     }
+
+
+def global_table(app: faust.App, name: str, help: str) -> faust.GlobalTable:
+    """A one-partition GlobalTable of bytes that every worker holds whole (config records)."""
+    return app.GlobalTable(
+        name,
+        partitions=1,
+        recovery_buffer_size=1,
+        use_partitioner=True,
+        **raw_codecs(),
+        help=help,
+    )

@@ -1,0 +1,101 @@
+"""``notification-actions dlq list|redrive``: inspect and re-submit dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import click
+import orjson
+
+from notification_actions.ops.dlq import Filters, read_dead_letters, redrive, summarise
+from notification_actions.settings import Settings
+
+__all__ = ["dlq"]
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T20:00:00Z)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _selection(f):
+    options = [
+        click.option("--topic", default=None, help="The DLQ to read (default: the deliveries DLQ; "
+                     "the events DLQ is NOTIFICATION_ACTIONS_EVENTS_DLQ_TOPIC)."),
+        click.option("--org", type=int, default=None, help="Only this organization's dead letters."),
+        click.option("--action", "action_id", default=None, help="Only this action's."),
+        click.option("--error-class", default=None, help="Only this error class (na-error-class)."),
+        click.option("--since", default=None, help="Dead-lettered at or after this ISO 8601 time."),
+        click.option("--until", default=None, help="Dead-lettered before this ISO 8601 time."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _read(topic, org, action_id, error_class, since, until):
+    settings = Settings()
+    topic = topic or settings.deliveries_dlq_topic
+    filters = Filters(org, action_id, error_class, _when(since), _when(until))
+    return settings, topic, asyncio.run(read_dead_letters(settings, topic, filters))
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and redrive dead letters (the DLQ itself is never changed)."""
+
+
+@dlq.command("list")
+@_selection
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def dlq_list(topic, org, action_id, error_class, since, until, as_json) -> None:
+    """Summarise dead letters: counts by action, service, error and origin."""
+    settings, topic, letters = _read(topic, org, action_id, error_class, since, until)
+    summary = summarise(letters)
+    if as_json:
+        click.echo(orjson.dumps({"topic": topic, "total": len(letters),
+                                 **{k: dict(v.most_common()) for k, v in summary.items()}}).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{len(letters)} dead letter(s) in {topic}")
+    for name, counts in summary.items():
+        if not counts:
+            continue
+        table = Table(title=f"by {name}")
+        table.add_column(name)
+        table.add_column("count", justify="right")
+        for value, n in counts.most_common():
+            table.add_row(value, str(n))
+        console.print(table)
+
+
+@dlq.command("redrive")
+@_selection
+@click.option("--dry-run", is_flag=True, help="Print what would be re-submitted; send nothing.")
+def dlq_redrive(topic, org, action_id, error_class, since, until, dry_run) -> None:
+    """Re-submit the selected dead letters (deliveries keep their dedup key: no duplicates)."""
+    settings, topic, letters = _read(topic, org, action_id, error_class, since, until)
+    events = topic == settings.events_dlq_topic
+    from rich.progress import Progress
+
+    with Progress(disable=len(letters) < 200 or dry_run) as progress:
+        task = progress.add_task("redriving", total=len(letters))
+        report = asyncio.run(redrive(settings, letters, events=events, dry_run=dry_run,
+                                     progress=lambda n: progress.advance(task, n)))
+    for what, why in report.skipped:
+        click.echo(f"skipped {what}: {why}", err=True)
+    if dry_run:
+        for target_topic, key in report.planned:
+            click.echo(f"would re-submit to {target_topic}: {key}")
+        click.echo(f"dry run: {len(report.planned)} of {len(letters)} selected would be re-submitted")
+    else:
+        click.echo(f"re-submitted {report.sent} of {len(letters)} selected from {topic}")

@@ -1,0 +1,310 @@
+"""The one HTTP path every registration uses: send a request, classify what came back.
+
+``send()`` performs the request and turns every failure into a
+:class:`~notification_actions.errors.DeliveryError`:
+
+- 2xx: returned to the caller (which may add per-service checks, e.g. Slack's
+  ``{"ok": false}``).
+- 408, 429, 5xx (and GitHub's 403 with ``Retry-After`` or ``x-ratelimit-remaining: 0``):
+  :class:`RetryableDeliveryError`, ``retry_after`` from ``Retry-After``
+  (seconds or HTTP-date), a JSON body's ``retry_after`` (Discord) or
+  ``x-ratelimit-reset`` (GitHub), when present.
+- 3xx and other 4xx: :class:`PermanentDeliveryError` with ``code=str(status)``.
+- Transport failures (timeouts, refused connections, dropped connections):
+  retryable; anything else: permanent.
+
+Messages name the service, the status and ``scheme://host`` of the endpoint,
+plus at most 200 characters of the response body. Full URLs never appear in
+them, because the URL of a Discord, Teams or generic webhook is itself a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+import orjson
+
+from notification_actions import __version__
+from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+
+__all__ = [
+    "EXCERPT_CHARS",
+    "MAX_RESPONSE_BYTES",
+    "USER_AGENT",
+    "body_excerpt",
+    "classify_exception",
+    "classify_response",
+    "origin",
+    "retry_after_seconds",
+    "send",
+]
+
+EXCERPT_CHARS = 200
+USER_AGENT = f"notification-actions/{__version__ or 0}"
+# Endpoints are user-chosen URLs: never hold more than this much of an answer in memory.
+MAX_RESPONSE_BYTES = 1 << 20
+_REDACTED = "[redacted]"
+_RETRYABLE_STATUSES = frozenset({408, 429})
+# Headers that describe the wire form of a body; dropped when the body is rebuilt in memory.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def origin(url: httpx.URL | str) -> str:
+    """``scheme://host`` of ``url``: the only part of an endpoint that errors may show."""
+    try:
+        parsed = httpx.URL(str(url))
+    except Exception:  # noqa: BLE001 - an unparsable URL must still produce a safe label
+        return "<invalid url>"
+    if not parsed.host:
+        return f"{parsed.scheme}://" if parsed.scheme else "<invalid url>"
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    return f"{parsed.scheme}://{host}"
+
+
+def _secrets_of(url: httpx.URL | str | None, redact: Iterable[str]) -> list[str]:
+    secrets = [s for s in redact if s]
+    if url is not None:
+        text = str(url)
+        secrets.append(text)
+        try:
+            parsed = url if isinstance(url, httpx.URL) else httpx.URL(text)
+        except Exception:  # noqa: BLE001
+            parsed = None
+        if parsed is not None:
+            path = parsed.raw_path.decode("ascii", "replace")
+            if len(path) > 1:
+                secrets.append(path)
+            if parsed.userinfo:
+                secrets.append(parsed.userinfo.decode("ascii", "replace"))
+    # Longest first, so a URL is replaced whole before its path is looked for.
+    return sorted(set(secrets), key=len, reverse=True)
+
+
+def _excerpt(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _REDACTED)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > EXCERPT_CHARS:
+        text = text[: EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+def _parse_retry_after(value: str, now: float) -> float | None:
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _body_retry_after(response: httpx.Response) -> float | None:
+    content = response.content
+    if not content or not content.lstrip().startswith(b"{"):
+        return None
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    value = body.get("retry_after") if isinstance(body, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return max(0.0, float(value))
+    return None
+
+
+def _rate_limit_exhausted(response: httpx.Response) -> bool:
+    return response.headers.get("x-ratelimit-remaining", "").strip() == "0"
+
+
+def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds the service asks us to wait before trying again, or ``None`` if it does not say.
+
+    Looked for in order: ``Retry-After`` (delta-seconds or HTTP-date), a JSON
+    body's ``retry_after`` (Discord), and ``x-ratelimit-reset`` (epoch seconds)
+    when ``x-ratelimit-remaining`` is ``0`` (GitHub).
+    """
+    current = time.time() if now is None else now
+    header = response.headers.get("retry-after")
+    if header:
+        parsed = _parse_retry_after(header, current)
+        if parsed is not None:
+            return parsed
+    from_body = _body_retry_after(response)
+    if from_body is not None:
+        return from_body
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset and _rate_limit_exhausted(response):
+        try:
+            return max(0.0, float(reset) - current)
+        except ValueError:
+            return None
+    return None
+
+
+def bucket_empty_for(response: httpx.Response, *, now: float | None = None) -> float | None:
+    """Seconds until a *successful* response's rate-limit bucket refills, when it says it is empty.
+
+    ``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset-after`` (Discord, seconds)
+    or ``x-ratelimit-reset`` (Discord and GitHub, epoch seconds); ``None`` otherwise.
+    """
+    if not _rate_limit_exhausted(response):
+        return None
+    after = response.headers.get("x-ratelimit-reset-after")
+    try:
+        if after:
+            return max(0.0, float(after))
+        reset = response.headers.get("x-ratelimit-reset")
+        if reset:
+            return max(0.0, float(reset) - (time.time() if now is None else now))
+    except ValueError:
+        return None
+    return None
+
+
+def _response_url(response: httpx.Response) -> httpx.URL | None:
+    try:
+        return response.request.url
+    except RuntimeError:  # a Response built without a request
+        return None
+
+
+def body_excerpt(response: httpx.Response, *, redact: Iterable[str] = ()) -> str:
+    """At most 200 characters of ``response``'s body on one line, safe for logs and outcomes.
+
+    The request's URL, its path and every string in ``redact`` are replaced
+    by ``[redacted]`` first, in case the service echoes them back.
+    """
+    secrets = _secrets_of(_response_url(response), redact)
+    return _excerpt(response.content.decode("utf-8", "replace"), secrets)
+
+
+def classify_response(response: httpx.Response, *, service: str, redact: Iterable[str] = ()) -> None:
+    """Return if ``response`` is a success (2xx); raise the matching ``DeliveryError`` otherwise.
+
+    ``redact`` lists extra strings (tokens, secrets) to blank out of the body
+    excerpt; the request's URL and its path are always blanked.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    url = _response_url(response)
+    where = f" from {origin(url)}" if url is not None else ""
+    excerpt = body_excerpt(response, redact=redact)
+    message = f"{service}: HTTP {status}{where}" + (f": {excerpt}" if excerpt else "")
+    # GitHub signals rate limits with 403 + Retry-After (secondary) or
+    # x-ratelimit-remaining: 0 (primary); any other 403 is permanent.
+    rate_limited_403 = status == 403 and ("retry-after" in response.headers or _rate_limit_exhausted(response))
+    if status in _RETRYABLE_STATUSES or status >= 500 or rate_limited_403:
+        raise RetryableDeliveryError(
+            message, retry_after=retry_after_seconds(response), code=str(status), status=status
+        )
+    raise PermanentDeliveryError(message, code=str(status), status=status)
+
+
+def _exception_url(exc: Exception) -> httpx.URL | None:
+    if isinstance(exc, httpx.RequestError):
+        try:
+            return exc.request.url
+        except RuntimeError:  # raised without a request attached
+            return None
+    return None
+
+
+def classify_exception(exc: Exception, *, service: str, redact: Iterable[str] = ()) -> DeliveryError:
+    """Translate an exception raised while talking to ``service`` into a ``DeliveryError``.
+
+    Use as ``raise classify_exception(exc, service=...) from exc``. Timeouts,
+    connection failures and dropped connections are retryable; requests that
+    can never work (unsupported scheme, a malformed request) and anything
+    else are permanent.
+    """
+    if isinstance(exc, DeliveryError):
+        return exc
+    url = _exception_url(exc)
+    secrets = _secrets_of(url, redact)
+    where = f" to {origin(url)}" if url is not None else ""
+    detail = _excerpt(str(exc), secrets)
+    name = type(exc).__name__
+    message = f"{service}: {name}{where}" + (f": {detail}" if detail else "")
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+        return RetryableDeliveryError(message, code="timeout")
+    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
+        return PermanentDeliveryError(message, code=name)
+    if isinstance(exc, httpx.TransportError):
+        return RetryableDeliveryError(message, code=name)
+    return PermanentDeliveryError(message, code=name)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_RESPONSE_BYTES:
+            break
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+
+
+async def send(
+    context: Any,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    service: str,
+    redact: Iterable[str] = (),
+    **kwargs: Any,
+) -> httpx.Response:
+    """Perform one request through ``context.http`` and return its (2xx) response.
+
+    The whole exchange is bounded by ``context.settings.http_timeout_seconds``,
+    redirects are not followed (a redirect could lead past the SSRF guard), and
+    at most :data:`MAX_RESPONSE_BYTES` of the body are read. Raises
+    :class:`RetryableDeliveryError` or :class:`PermanentDeliveryError` as the
+    module docstring describes; ``redact`` as in :func:`classify_response`.
+    The returned response holds the body in memory (its ``elapsed`` is unset).
+    Other keyword arguments go to ``httpx.AsyncClient.stream`` (``json=``,
+    ``content=``, ``headers=``, ``auth=`` …).
+    """
+    redact = tuple(redact)
+    timeout = context.settings.http_timeout_seconds
+    try:
+        url = httpx.URL(url)  # parsed once here; httpx and the excerpts reuse it
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise classify_exception(exc, service=service, redact=redact) from exc
+    headers = httpx.Headers(kwargs.pop("headers", None))
+    # Compressed answers could expand far beyond MAX_RESPONSE_BYTES; ask for none.
+    headers.setdefault("accept-encoding", "identity")
+    try:
+        async with asyncio.timeout(timeout):
+            async with context.http.stream(
+                method, url, headers=headers, timeout=timeout, follow_redirects=False, **kwargs
+            ) as streamed:
+                body = await _read_capped(streamed)
+    except TimeoutError as exc:  # the overall deadline, not one of httpx's own timeouts
+        raise RetryableDeliveryError(
+            f"{service}: no complete answer from {origin(url)} within {timeout}s", code="timeout"
+        ) from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise classify_exception(exc, service=service, redact=redact) from exc
+    response = httpx.Response(
+        streamed.status_code,
+        headers=[(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _WIRE_HEADERS],
+        content=body,
+        request=streamed.request,
+        extensions=streamed.extensions,
+    )
+    classify_response(response, service=service, redact=redact)
+    return response

@@ -1,0 +1,163 @@
+"""The Faust app: topics, tables and agents wired together.
+
+``build(settings)`` returns a :class:`Service` holding the app and every stage,
+so tests and tools can reach the parts without module-level globals.
+Agent concurrency is 1 everywhere (see ``streams/inflight.py`` for why).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import faust
+
+from notification_actions import registrations  # noqa: F401  (registers every service)
+from notification_actions.ops.lag import LagSampler
+from notification_actions.metrics import Metrics
+from notification_actions.models.registry import REGISTRY, Registry
+from notification_actions.settings import Settings
+from notification_actions.streams.config import ConfigStage
+from notification_actions.streams.dead_letters import DeliveryDeadLetters
+from notification_actions.streams.delay import DelayQueue
+from notification_actions.streams.dispatch import DispatchStage
+from notification_actions.kafka.gaps import GapReader
+from notification_actions.streams.matching import MatchingStage
+from notification_actions.streams.rejects import Rejecter
+from notification_actions.streams.retry import RetryTiers
+from notification_actions.kafka.topics import event_topics
+from notification_actions.tables.actions import ActionsTable
+from notification_actions.tables.circuits import CircuitTable
+from notification_actions.tables.dedup import DedupTable
+from notification_actions.tables.directory import DirectoryTable
+from notification_actions.tables.integrations import IntegrationsTable
+from notification_actions.tables.throttle import ThrottleTable
+from notification_actions.worker.web import install_views
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Service", "build"]
+
+SETTLE_AFTER_CHANGES = 1_000
+
+
+@dataclass
+class Service:
+    settings: Settings
+    app: faust.App
+    actions: ActionsTable
+    integrations: IntegrationsTable
+    directory: DirectoryTable
+    config: ConfigStage
+    matching: MatchingStage
+    dispatch: DispatchStage
+    circuits: CircuitTable
+    metrics: Metrics = field(default_factory=Metrics)
+    lag: LagSampler | None = None
+
+    def ready(self) -> bool:
+        """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
+        app = self.app
+        try:
+            recovered = app.tables.recovery.completed.is_set()
+            assigned = bool(app.consumer.assignment())
+        except Exception:
+            return False
+        return recovered and assigned and not app.rebalancing
+
+
+def _raw_topic(app: faust.App, *names: str, internal: bool = False, partitions: int | None = None) -> faust.TopicT:
+    return app.topic(
+        *names,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=internal,
+        partitions=partitions,
+    )
+
+
+def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger=settings.producer_linger_ms / 1000,
+        autodiscover=False,
+        broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+    )
+    triggers = event_topics(settings)
+    events = _raw_topic(app, *triggers)
+    deliveries = _raw_topic(app, settings.deliveries_topic)
+    outcomes = _raw_topic(app, settings.outcomes_topic)
+
+    actions = ActionsTable(app)
+    integrations = IntegrationsTable(app)
+    directory = DirectoryTable(app)
+    throttle = ThrottleTable(app, partitions=settings.topic_partitions)
+    dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
+    circuits = CircuitTable(app, partitions=settings.topic_partitions)
+
+    def gaps(*topics: str) -> GapReader:  # one per stage; see streams/gaps.py
+        return GapReader(settings, lambda: app.consumer, topics)
+
+    config = ConfigStage(
+        settings, registry, actions, integrations, directory,
+        Rejecter(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
+        gaps(settings.config_topic, settings.integrations_topic, settings.directory_topic),
+    )
+    matching = MatchingStage(
+        settings, triggers, actions.index, throttle, deliveries,
+        Rejecter(_raw_topic(app, settings.events_dlq_topic), kind="event"),
+        gaps(*triggers),
+    )
+    dispatch = DispatchStage(
+        settings, registry, integrations, directory, dedup, circuits, outcomes,
+        RetryTiers([_raw_topic(app, name) for name in settings.retry_topics()]),
+        DeliveryDeadLetters(_raw_topic(app, settings.deliveries_dlq_topic)),
+        crash=app.crash,
+        gaps=gaps(settings.deliveries_topic),
+    )
+    delay = DelayQueue(settings)
+    app.on_before_shutdown.connect(dispatch.close)
+
+    app.agent(_raw_topic(app, settings.config_topic), name="config-actions")(config.actions_agent)
+    app.agent(_raw_topic(app, settings.integrations_topic), name="config-integrations")(config.integrations_agent)
+    app.agent(_raw_topic(app, settings.directory_topic), name="config-directory")(config.directory_agent)
+    app.agent(events, name="match")(matching.agent)
+    app.agent(deliveries, name="dispatch")(dispatch.agent)
+    app.task(delay.run)
+
+    @app.timer(interval=3.0)
+    async def sweep_tails() -> None:
+        # streams/gaps.py: records at a partition's tail that never reached an idle stage.
+        for stage in (config, matching, dispatch):
+            try:
+                await stage.gaps.sweep(idle=stage.idle())
+            except Exception:  # a timer that raises would crash the worker
+                log.warning("tail sweep of %s failed", type(stage).__name__, exc_info=True)
+
+    @app.timer(interval=30.0)
+    async def settle_heap() -> None:
+        actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
+
+    metrics = Metrics()
+    config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
+    lag = LagSampler(settings, metrics)
+    app.task(lag.run)
+
+    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits, metrics, lag)
+    metrics.watch(service)
+    install_views(service)
+    return service

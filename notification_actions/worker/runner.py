@@ -1,0 +1,87 @@
+"""Running a worker: a broker to talk to, the topics, then Faust's worker loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from notification_actions.logs import LineLogger, configure_logging
+from notification_actions.settings import DEFAULT_BROKER, Settings
+
+log = logging.getLogger("notification_actions.worker")
+
+__all__ = ["run_worker"]
+
+
+def _embedded_broker(settings: Settings):
+    """Start a local Kafka on the default address and return it (the caller stops it)."""
+    from notification_actions.kafka.local import LocalKafka
+
+    host, _, port = DEFAULT_BROKER.removeprefix("kafka://").partition(":")
+    kafka = LocalKafka(
+        settings.kafka_home / "data",
+        port=int(port),
+        version=settings.kafka_version,
+        cache_dir=settings.kafka_home,
+    )
+    log.warning(
+        "NOTIFICATION_ACTIONS_BROKER is unset and nothing answers at %s:%s: starting a local "
+        "Apache Kafka %s (data in %s); it stops when this worker stops",
+        host, port, settings.kafka_version, settings.kafka_home / "data",
+    )
+    kafka.start()
+    log.warning("local Apache Kafka ready at %s", kafka.bootstrap)
+    return kafka
+
+
+def _worker_streams(settings: Settings) -> dict:
+    """In JSON mode, what the Faust worker prints becomes log records too."""
+    if settings.log_format.lower() != "json":
+        return {}
+    printed = logging.getLogger("faust.worker")
+    return {"stdout": LineLogger(printed, logging.INFO), "stderr": LineLogger(printed, logging.ERROR)}
+
+
+def run_worker(settings: Settings, *, broker_configured: bool) -> None:
+    """Run one worker until SIGTERM/SIGINT: drain in-flight deliveries, commit, exit."""
+    try:
+        configure_logging(settings)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    embedded = None
+    if not broker_configured and settings.embedded_broker:
+        from notification_actions.kafka.local import broker_answers
+
+        if not broker_answers(",".join(settings.broker_hosts()), timeout=3.0):
+            embedded = _embedded_broker(settings)
+    try:
+        from notification_actions.worker.app import build
+        from notification_actions.kafka.topics import ensure_topics
+
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(ensure_topics(settings))
+        finally:
+            loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        service = build(settings)
+        worker = faust.Worker(
+            service.app,
+            loglevel=settings.log_level.upper(),
+            redirect_stdouts=False,
+            override_logging=False,  # keep configure_logging's handler (logs.py)
+            **_worker_streams(settings),
+        )
+        if settings.log_format.lower() == "json":
+            worker.spinner = None  # it would print "OK ^" instead of logging "Ready"
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise
+    finally:
+        if embedded is not None:
+            log.warning("stopping the local Apache Kafka this worker started")
+            embedded.stop()

@@ -1,0 +1,221 @@
+"""``new_client``'s aiohttp-backed transport against real local servers: what is sent, what comes back, what fails how."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import socket
+
+import aiohttp
+import httpx
+import pytest
+from aiohttp import web
+
+from notification_actions.errors import PermanentDeliveryError, RetryableDeliveryError
+from notification_actions.registrations.support.transport import new_client
+from notification_actions.registrations.support.http import classify_exception
+
+
+class Server:
+    """An aiohttp.web app on 127.0.0.1; records each request and the peer port it came from."""
+
+    def __init__(self, handler):
+        self.handler, self.seen, self.peers = handler, [], set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.seen.append((request.method, request.raw_path, list(request.raw_headers), body))
+        self.peers.add(request.transport.get_extra_info("peername")[1])
+        return await self.handler(request)
+
+    async def __aenter__(self) -> Server:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+    def headers(self, i: int = 0) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, v in self.seen[i][2]:
+            out.setdefault(k.decode().lower(), []).append(v.decode())
+        return out
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler):
+    """A bare ``asyncio.start_server`` on 127.0.0.1: ``handler(reader, writer)``; yields its URL."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_post_sends_exact_body_and_headers_and_returns_the_answer():
+    async def answer(request):
+        return web.Response(status=201, reason="Made It", body=b"pong", headers={"X-Reply": "yes"})
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        r1 = await client.post(server.url + "/hook", content=b"\x00raw body\xff",
+                               headers={"Content-Type": "text/plain", "User-Agent": "me/1", "X-Custom": "a b"})
+        r2 = await client.post(server.url + "/hook", content=b"no type")
+    assert (r1.status_code, r1.reason_phrase, r1.content) == (201, "Made It", b"pong")
+    assert r1.headers["x-reply"] == "yes" and r1.headers["content-length"] == "4"
+    method, path, _, body = server.seen[0]
+    assert (method, path, body) == ("POST", "/hook", b"\x00raw body\xff")
+    sent = server.headers(0)
+    assert sent["content-type"] == ["text/plain"]
+    assert sent["user-agent"] == ["me/1"]
+    assert sent["x-custom"] == ["a b"]
+    assert sent["content-length"] == [str(len(b"\x00raw body\xff"))]
+    assert sent["host"] == [server.url.removeprefix("http://")]
+    # No caller Content-Type: none is sent (aiohttp would add application/octet-stream); httpx's UA is kept.
+    assert server.seen[1][3] == b"no type" and r2.status_code == 201
+    sent = server.headers(1)
+    assert "content-type" not in sent
+    assert sent["user-agent"] == [f"python-httpx/{httpx.__version__}"]
+    assert sent["accept-encoding"] == [client.headers["accept-encoding"]]
+
+
+async def test_gzip_response_is_decoded_by_httpx():
+    plain = b"hello compressed world " * 100
+
+    async def answer(request):
+        return web.Response(body=gzip.compress(plain), headers={"Content-Encoding": "gzip"})
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        response = await client.get(server.url + "/z")
+    assert response.headers["content-encoding"] == "gzip"
+    assert int(response.headers["content-length"]) < len(plain)
+    assert response.content == plain
+
+
+async def test_redirect_is_returned_not_followed():
+    async def answer(request):
+        return web.Response(status=302, headers={"Location": "/elsewhere"})
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        response = await client.post(server.url + "/start", content=b"x")
+    assert response.status_code == 302 and response.headers["location"] == "/elsewhere"
+    assert [path for _, path, _, _ in server.seen] == ["/start"]
+
+
+async def test_streamed_body_arrives_whole_and_connection_is_reused():
+    payload = bytes(range(256)) * 1200  # 307,200 bytes
+
+    async def answer(request):
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for i in range(0, len(payload), 10_000):
+            await response.write(payload[i:i + 10_000])
+        await response.write_eof()
+        return response
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        async with client.stream("GET", server.url + "/big") as response:
+            got = b"".join([chunk async for chunk in response.aiter_bytes()])
+        assert got == payload and response.status_code == 200
+        second = await client.get(server.url + "/big")
+    assert second.content == payload
+    assert len(server.seen) == 2 and len(server.peers) == 1
+
+
+async def test_raw_path_and_query_are_sent_unchanged():
+    async def answer(request):
+        return web.Response(text="ok")
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        await client.get(server.url + "/a%2Fb/c%20d?x=1&y=%20&z=%2F")
+    assert server.seen[0][1] == "/a%2Fb/c%20d?x=1&y=%20&z=%2F"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_refused_connection_is_connect_error():
+    async with new_client(timeout=5, max_connections=4) as client:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await client.get(f"http://127.0.0.1:{_closed_port()}/")
+    assert isinstance(classify_exception(caught.value, service="webhook"), RetryableDeliveryError)
+
+
+async def test_connection_closed_without_answer_is_remote_protocol_error():
+    async def hang_up(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    async with raw_server(hang_up) as url, new_client(timeout=5, max_connections=4) as client:
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await client.get(url + "/")
+    assert isinstance(classify_exception(caught.value, service="webhook"), RetryableDeliveryError)
+
+
+async def test_late_answer_is_read_timeout():
+    release = asyncio.Event()
+
+    async def late(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            await release.wait()  # answers only once the test is over
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    async with raw_server(late) as url, new_client(timeout=0.3, max_connections=4) as client:
+        try:
+            with pytest.raises(httpx.ReadTimeout) as caught:
+                await client.get(url + "/")
+        finally:
+            release.set()
+    assert isinstance(classify_exception(caught.value, service="webhook"), RetryableDeliveryError)
+
+
+async def test_non_http_url_is_unsupported_protocol():
+    async with new_client(timeout=5, max_connections=4) as client:
+        with pytest.raises(httpx.UnsupportedProtocol) as caught:
+            await client.get("ftp://127.0.0.1/")
+    assert isinstance(caught.value.__cause__, aiohttp.NonHttpUrlClientError)  # raised by the transport, not httpx
+    assert isinstance(classify_exception(caught.value, service="webhook"), PermanentDeliveryError)
+
+
+async def test_streamed_request_body_is_sent_as_a_valid_request():
+    # It once went out with both Transfer-Encoding: chunked and Content-Length, unframed (aiohttp.web: 400).
+    async def parts():
+        yield b"ab"
+        yield b"cd"
+
+    async def answer(request):
+        return web.Response(text="ok")
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        response = await client.post(server.url + "/up", content=parts())
+    assert response.status_code == 200 and server.seen[0][3] == b"abcd"
+    headers = {k.decode().lower(): v.decode() for k, v in server.seen[0][2]}
+    assert "transfer-encoding" not in headers and headers["content-length"] == "4"
+
+
+async def test_cookies_set_by_one_endpoint_are_never_sent_again():
+    # One client serves every customer: a cookie from one customer's endpoint must not
+    # ride along on another customer's request to the same host.
+    async def answer(request):
+        response = web.Response(text="ok")
+        response.set_cookie("session", "customer-a-secret", path="/")
+        return response
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        first = await client.post(server.url + "/customer-a", content=b"{}")
+        await client.post(server.url + "/customer-b", content=b"{}")
+    assert "customer-a-secret" in first.headers["set-cookie"]  # the answer itself is untouched
+    assert "cookie" not in server.headers(1)
+    assert len(client.cookies) == 0
