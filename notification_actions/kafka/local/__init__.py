@@ -1,4 +1,9 @@
-"""A real Apache Kafka broker on demand (KRaft, from Maven Central jars): see :mod:`.manager`."""
+"""A real Apache Kafka broker on demand (KRaft, from Maven Central jars).
+
+``manager``  start, stop and status of a 1- or 3-node cluster in a data directory
+``jars``     fetching Kafka's jars once from Maven Central (with ``pom.xml``) into a cache
+``probe``    whether a broker answers at an address, and free port blocks
+"""
 
 from notification_actions.kafka.local.manager import (
     LocalKafka,
