@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_BROKER", "Settings"]
 
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"
+# Tokens copied from examples: anyone who has read them knows the token.
+WELL_KNOWN_TOKENS = frozenset({
+    "change-me", "changeme", "change_me", "secret", "token", "password", "admin", "default", "example",
+    "xxx", "test", "12345678", "api-token", "your-token", "your-token-here",
+})
 
 
 class Settings(BaseSettings):
@@ -115,6 +120,16 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="Allow webhook URLs that resolve to private, loopback or link-local addresses."
     )
+
+    @field_validator("api_token")
+    @classmethod
+    def _not_well_known(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and token.get_secret_value().strip().lower() in WELL_KNOWN_TOKENS:
+            raise ValueError(
+                "is a well-known placeholder; set a random one, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return token
 
     def broker_hosts(self) -> list[str]:
         """``host:port`` items of :attr:`broker` without the ``kafka://`` scheme."""

@@ -85,6 +85,11 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         store=settings.store,
         datadir=str(settings.data_dir),
         web_enabled=True,
+        # Faust's own views serve tables in clear text without a token (worker/web.py drops the rest)
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         web_host=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=settings.topic_partitions,

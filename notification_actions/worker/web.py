@@ -1,8 +1,15 @@
-"""HTTP endpoints on the worker's web port.
+"""HTTP endpoints on the worker's web port: ours, and nothing else.
 
 ``/healthz``, ``/readyz`` and ``/metrics`` are open (probes carry no token); everything else needs
 ``Authorization: Bearer <NOTIFICATION_ACTIONS_API_TOKEN>`` (compared in constant
 time). With no token configured, the protected endpoints answer 503.
+
+Faust serves views of its own on the same port — ``/table/<name>/<key>/``
+returns a table's values in clear text (integration credentials included),
+``/router/``, ``/graph/``, ``/stats/`` and an index at ``/`` — without any
+token. :func:`install_views` removes every one of them before the server
+starts (their settings are also off in ``worker/app.py``), so any path that
+is not ours is a 404.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.models.registry import REGISTRY
 
-__all__ = ["authorized", "install_views"]
+__all__ = ["authorized", "drop_faust_views", "install_views"]
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -22,9 +29,28 @@ def authorized(header: str | None, token: str | None) -> bool:
     return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
 
 
+FAUST_VIEWS = "faust.web.apps."
+
+
+def drop_faust_views(app: Any) -> list[str]:
+    """Remove Faust's built-in views from ``app``'s web server (before it starts); return their paths.
+
+    Faust enables some by default and mounts a production index at ``/`` that
+    no setting turns off; all of them are blueprints named by module path.
+    """
+    manager = app.web.blueprints
+    if manager.applied:
+        raise RuntimeError("the web server already started: Faust's views are served")
+    enabled = manager._enabled  # Faust keeps the list private; there is no public remover
+    dropped = [prefix or "/" for prefix, bp in enabled if isinstance(bp, str) and bp.startswith(FAUST_VIEWS)]
+    enabled[:] = [(prefix, bp) for prefix, bp in enabled if not (isinstance(bp, str) and bp.startswith(FAUST_VIEWS))]
+    return dropped
+
+
 def install_views(service: Any) -> None:
     """Add the endpoints to ``service.app`` (a ``worker/app.py`` ``Service``, which calls this)."""
     app = service.app
+    drop_faust_views(app)
     token = service.settings.api_token.get_secret_value() if service.settings.api_token else None
 
     def guard(view: Any, request: Any) -> Any | None:
