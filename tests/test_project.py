@@ -66,7 +66,7 @@ def test_docker_compose_agrees_with_the_settings():
         assert env["NOTIFICATION_ACTIONS_BROKER"].startswith("kafka://kafka:")
     worker = services["worker"]
     port = int(worker["environment"]["NOTIFICATION_ACTIONS_WEB_PORT"])
-    assert f"{port}:{port}" in worker["ports"]
+    assert f"127.0.0.1:{port}:{port}" in worker["ports"]
     assert Settings.model_fields["web_port"].default == port
     # the broker port the worker uses is one the kafka service listens on
     broker_port = worker["environment"]["NOTIFICATION_ACTIONS_BROKER"].rsplit(":", 1)[1]

@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
 from notification_actions.models.event import Event
 from notification_actions.models.registry import REGISTRY
-from notification_actions.models.validation import StrId
+from notification_actions.models.validation import NumericId, StrId
 
 __all__ = ["Condition", "ConditionOp", "NotificationAction", "Throttle"]
 
@@ -204,8 +204,8 @@ class NotificationAction(BaseModel):
     model_config = _config()
 
     id: StrId
-    organization_id: int
-    projects: list[int] = Field(default_factory=list)
+    organization_id: NumericId
+    projects: list[NumericId] = Field(default_factory=list, max_length=1000)
     trigger_type: Trigger
     service_type: Service
     target_type: Target

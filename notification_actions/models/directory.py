@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
-from notification_actions.models.validation import EmailAddress, StrId
+from notification_actions.models.validation import EmailAddress, NumericId, StrId
 
 __all__ = ["Directory", "Member", "Team"]
 
@@ -61,7 +61,7 @@ class Directory(BaseModel):
 
     model_config = _config()
 
-    organization_id: int
+    organization_id: NumericId
     members: list[Member] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
 

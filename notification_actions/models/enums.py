@@ -57,7 +57,7 @@ class _SlugEnum(IntEnum):
                 raise ValueError(cls._unknown(value)) from None
         if isinstance(value, str):
             text = value.strip()
-            if text.lstrip("-").isdigit():
+            if text.lstrip("-").isascii() and text.lstrip("-").isdigit() and len(text) <= 20:
                 return cls.parse(int(text))
             folded = text.lower()
             for member in cls:

@@ -18,9 +18,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from notification_actions.errors import InvalidEvent
 from notification_actions.models.enums import ActionTrigger, Trigger
 from notification_actions.models.triggers import TRIGGER_DATA_MODELS, TriggerData
-from notification_actions.models.validation import json_type, problems_from
+from notification_actions.models.validation import MAX_JSON_DEPTH, NumericId, json_depth_exceeds, json_type, problems_from
 
-__all__ = ["Event", "decode_event", "example_event"]
+__all__ = ["ANY_KEY", "Event", "decode_event", "example_event"]
 
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -43,8 +43,8 @@ class Event(BaseModel):
 
     id: EventId
     trigger: Trigger | None = None
-    organization_id: int
-    project_id: int | None = None
+    organization_id: NumericId
+    project_id: NumericId | None = None
     occurred_at: AwareDatetime
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -62,19 +62,43 @@ class Event(BaseModel):
             raise InvalidEvent(problems_from(exc, prefix="data")) from None
 
 
+ANY_KEY = object()
+"""``decode_event(key=ANY_KEY)``: the caller has no Kafka key to check (an example, a test)."""
+
+
+def _check_key(key: object, organization_id: int) -> None:
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        text = bytes(key).decode("utf-8", errors="replace")
+    else:
+        text = key if isinstance(key, str) else None
+    if text != str(organization_id):
+        shown = "no key" if text is None else f"key {text[:40]!r}"
+        raise InvalidEvent(
+            f"{shown} is not the event's organization_id {organization_id}: events are keyed by their "
+            "organization id (their partition, and their organization's throttle state, follow it)",
+            field="organization_id",
+        )
+
+
 def decode_event(
     raw: bytes | bytearray | memoryview | str | None,
     *,
     topic_trigger: ActionTrigger | None,
     max_bytes: int,
+    key: bytes | str | None | object = ANY_KEY,
 ) -> Event:
     """Decode one Kafka value into a validated :class:`Event`.
 
     The steps, each ending in ``InvalidEvent`` when it fails:
 
     1. the value is present and at most ``max_bytes`` long;
-    2. it is JSON (decoded once, with orjson) and a JSON object;
-    3. the envelope validates (paths like ``organization_id``, ``occurred_at``);
+    2. it is JSON (decoded once, with orjson), a JSON object, nested at most
+       ``MAX_JSON_DEPTH`` deep;
+    3. the envelope validates (paths like ``organization_id``, ``occurred_at``;
+       ids are strict JSON integers);
+    3a. the Kafka ``key`` (when given) is the organization id as decimal text:
+       events are partitioned by it, and so is the throttle state of their
+       organization — an event may not pick another organization's partition;
     4. ``trigger`` agrees with the topic's, or is filled from it when absent;
     5. ``data`` validates against the trigger's model (paths ``data.<field>``)
        and is replaced by that model's JSON dump, extra fields included.
@@ -89,11 +113,15 @@ def decode_event(
         raise InvalidEvent(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidEvent(f"expected a JSON object, got {json_type(obj)}")
+    if json_depth_exceeds(obj):
+        raise InvalidEvent(f"nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays")
 
     try:
         event = Event.model_validate(obj)
     except ValidationError as exc:
         raise InvalidEvent(problems_from(exc)) from None
+    if key is not ANY_KEY:
+        _check_key(key, event.organization_id)
 
     expected = ActionTrigger.parse(topic_trigger) if topic_trigger is not None else None
     trigger = event.trigger

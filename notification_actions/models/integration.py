@@ -26,7 +26,7 @@ from pydantic.alias_generators import to_camel
 
 from notification_actions.errors import InvalidAction
 from notification_actions.models.enums import ActionService
-from notification_actions.models.validation import StrId, parse_record
+from notification_actions.models.validation import NumericId, StrId, parse_record
 
 __all__ = ["MASK", "Integration"]
 
@@ -101,7 +101,7 @@ class Integration(BaseModel):
     )
 
     id: StrId
-    organization_id: int
+    organization_id: NumericId
     provider: str
     name: str = ""
     credentials: dict[str, Credential] = Field(default_factory=dict)

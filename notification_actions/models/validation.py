@@ -12,11 +12,46 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, EmailStr, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
 
 from notification_actions.errors import InvalidAction, Problem
 
-__all__ = ["EmailAddress", "HttpUrlStr", "StrId", "parse_record", "problems_from"]
+__all__ = ["MAX_JSON_DEPTH", "EmailAddress", "HttpUrlStr", "NumericId", "StrId", "json_depth_exceeds", "parse_record",
+           "problems_from"]
+
+NumericId = Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)]
+"""An organization or project id: a JSON integer, 0 ≤ n < 2⁶³ — never ``true``, ``"10"``, ``"1_0"`` or ``1.0``
+(lax parsing would read ``true`` as 1 and ``"1_0"`` as 10: an event could pick another organization)."""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects/arrays accepted in an event or a config record (the envelope counts as 1)."""
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether decoded JSON ``value`` nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -133,7 +133,7 @@ async def replay(
 
 def _match(settings: Settings, index: ActionIndex, trigger, record, report: ReplayReport, force: bool) -> list:
     try:
-        event = decode_event(record.value, topic_trigger=trigger, max_bytes=settings.max_event_bytes)
+        event = decode_event(record.value, topic_trigger=trigger, max_bytes=settings.max_event_bytes, key=record.key)
     except InvalidEvent:
         report.invalid += 1
         return []

@@ -20,7 +20,7 @@ from typing import Any
 from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.models.registry import REGISTRY
 
-__all__ = ["authorized", "drop_faust_views", "install_views"]
+__all__ = ["authorized", "drop_faust_views", "install_views", "organization_id"]
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -30,6 +30,14 @@ def authorized(header: str | None, token: str | None) -> bool:
 
 
 FAUST_VIEWS = "faust.web.apps."
+
+
+def organization_id(text: str) -> int | None:
+    """``text`` as an organization id, or None: ASCII digits only (``"²"`` is a digit to
+    ``str.isdigit`` but not to ``int``), at most 19 of them (ids are below 2⁶³)."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    return int(text)
 
 
 def drop_faust_views(app: Any) -> list[str]:
@@ -95,9 +103,8 @@ def install_views(service: Any) -> None:
     async def org_actions(self: Any, request: Any, org_id: str) -> Any:
         if (denied := guard(self, request)) is not None:
             return denied
-        if not org_id.isdigit():
-            return self.json({"error": f"organization id {org_id!r} is not an integer"}, status=400)
-        org = int(org_id)
+        if (org := organization_id(org_id)) is None:
+            return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
         actions = [a.model_dump(mode="json") for a in service.actions.index.all() if a.organization_id == org]
         return self.json({"actions": sorted(actions, key=lambda a: a["id"])})
 
@@ -105,9 +112,8 @@ def install_views(service: Any) -> None:
     async def available(self: Any, request: Any, org_id: str) -> Any:
         if (denied := guard(self, request)) is not None:
             return denied
-        if not org_id.isdigit():
-            return self.json({"error": f"organization id {org_id!r} is not an integer"}, status=400)
-        org = int(org_id)
+        if (org := organization_id(org_id)) is None:
+            return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
         integrations = service.integrations.for_organization(org)
         out: list[dict] = []
         for registration in REGISTRY:

@@ -65,3 +65,10 @@ def test_compose_needs_a_token_of_its_own():
     value = env["NOTIFICATION_ACTIONS_API_TOKEN"]
     assert ":?" in value and ":-" not in value, value  # required, with no default
     assert all(not str(p).startswith("6066") for p in compose["services"]["worker"]["ports"])
+
+
+@pytest.mark.parametrize("org", ["²", "1²", "١", "99999999999999999999999", "-1", "1e3"])
+def test_an_organization_id_that_is_no_integer_is_a_400(pipeline, org):
+    r = httpx.get(f"{pipeline.api}/organizations/{org}/actions", headers={"Authorization": f"Bearer {pipeline.token}"})
+    assert r.status_code == 400, r.text
+    assert "is not an integer" in r.json()["error"]

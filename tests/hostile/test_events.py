@@ -1,0 +1,78 @@
+"""Events cannot choose their own organization, and no shape of JSON gets past the door as an error.
+
+Events are partitioned by their Kafka key, and so is each organization's
+throttle state: an event keyed ``2`` that says ``organization_id: 1`` would
+count against (and read) organization 2's windows. Lax integer parsing read
+``true`` as 1 and ``"1_0"`` as 10. Nesting deeper than orjson and pydantic
+can encode raised ``ValueError`` far from the door (aborting a replay).
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from notification_actions.errors import InvalidEvent
+from notification_actions.models import ActionTrigger, NotificationAction, decode_event
+from notification_actions.models.validation import MAX_JSON_DEPTH
+from pydantic import ValidationError
+
+AUDIT = ActionTrigger.AUDIT_LOG
+
+
+def envelope(**over) -> dict:
+    return {"id": "e1", "organization_id": 1, "occurred_at": "2026-11-26T20:00:00Z",
+            "data": {"event": "member.invite", "actor": "jane@acme.io"}, **over}
+
+
+def decode(doc, key=b"1"):
+    raw = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    return decode_event(raw, topic_trigger=AUDIT, max_bytes=1 << 20, key=key)
+
+
+def test_the_key_must_be_the_organization_id():
+    assert decode(envelope(), key=b"1").organization_id == 1
+    with pytest.raises(InvalidEvent) as info:
+        decode(envelope(), key=b"2")
+    text = str(info.value)
+    assert "'2'" in text and "organization_id 1" in text
+    assert info.value.problems[0].field == "organization_id"
+    for key in (None, b"", b"01", b" 1", "1\x00".encode()):
+        with pytest.raises(InvalidEvent):
+            decode(envelope(), key=key)
+
+
+@pytest.mark.parametrize("value", [True, "1", "1_0", 1.0, -1, 2**63, "²"])
+def test_ids_are_strict_json_integers(value):
+    with pytest.raises(InvalidEvent) as info:
+        decode(envelope(organization_id=value), key=str(value).encode())
+    assert info.value.problems[0].field == "organization_id"
+    with pytest.raises(InvalidEvent):
+        decode(envelope(project_id=value))
+
+
+@pytest.mark.parametrize("value", [True, "1_0", 1.5])
+def test_action_ids_are_strict_too(value):
+    base = {"id": "a", "organization_id": 1, "trigger_type": "audit-log", "service_type": "webhook",
+            "target_type": "specific", "target_identifier": "https://example.com/h"}
+    with pytest.raises(ValidationError):
+        NotificationAction.model_validate({**base, "organization_id": value})
+    with pytest.raises(ValidationError):
+        NotificationAction.model_validate({**base, "projects": [value]})
+
+
+def _nested(depth: int) -> object:
+    node: object = "leaf"
+    for i in range(depth):
+        node = {"k": node} if i % 2 else [node]
+    return node
+
+
+def test_nesting_past_the_limit_is_an_invalid_event_not_an_error():
+    # the envelope is level 1, data level 2: MAX_JSON_DEPTH - 2 more levels fit
+    assert decode(envelope(data={"event": "x", "actor": "a", "deep": _nested(MAX_JSON_DEPTH - 2)}))
+    for depth in (MAX_JSON_DEPTH - 1, 300, 5000):
+        raw = b'{"id":"e","organization_id":1,"occurred_at":"2026-11-26T20:00:00Z","data":{"x":' + \
+            b"[" * depth + b"]" * depth + b"}}"
+        with pytest.raises(InvalidEvent, match="nested deeper|not valid JSON"):
+            decode(raw)
