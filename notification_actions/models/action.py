@@ -7,7 +7,6 @@ are refused by name, so a typo never silently widens an action.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -24,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
 from notification_actions.models.event import Event
+from notification_actions.models.regex import Pattern, compile_pattern, search
 from notification_actions.models.registry import REGISTRY
 from notification_actions.models.validation import NumericId, StrId
 
@@ -36,7 +36,6 @@ ConditionOp = Literal["eq", "ne", "in", "not_in", "contains", "exists", "gt", "g
 # Conditions may only look into the envelope's fields; "dta.event" is a typo, not a miss.
 _ROOTS = tuple(Event.model_fields)
 _MISSING = object()
-_MAX_REGEX = 1000
 
 
 def _config() -> ConfigDict:
@@ -56,8 +55,8 @@ class Condition(BaseModel):
     a list). A missing path (or a JSON ``null``) never matches, except
     ``exists`` with ``value: false``. Comparisons across types (a number
     against a string in ``gt``) are false, never errors. ``regex`` searches
-    strings with Python's ``re``; the pattern is checked when the action is
-    validated.
+    strings with RE2 (linear time, ``models/regex.py``); a pattern RE2 refuses
+    is refused when the action is validated.
 
     Example: ``{"path": "data.event", "op": "in", "value": ["member.invite"]}``
     """
@@ -68,7 +67,7 @@ class Condition(BaseModel):
     op: ConditionOp
     value: Any = Field(None, validate_default=True)
 
-    _pattern: re.Pattern[str] | None = PrivateAttr(None)
+    _pattern: Pattern | None = PrivateAttr(None)
 
     @field_validator("path")
     @classmethod
@@ -92,19 +91,14 @@ class Condition(BaseModel):
             if not (_is_number(value) or isinstance(value, str)):
                 raise ValueError(f"op {op!r} needs a number or a string value")
         elif op == "regex":
-            if not isinstance(value, str) or len(value) > _MAX_REGEX:
-                raise ValueError(f"op 'regex' needs a string pattern of at most {_MAX_REGEX} characters")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
+            compile_pattern(value)  # ValueError with RE2's reason
         elif op == "contains" and value is None:
             raise ValueError("op 'contains' needs a value")
         return value
 
     def model_post_init(self, context: Any, /) -> None:
         if self.op == "regex":
-            self._pattern = re.compile(self.value)
+            self._pattern = compile_pattern(self.value)
 
     def matches(self, event: Mapping[str, Any] | Event) -> bool:
         """Whether ``event`` (an envelope dict, or an :class:`Event`) satisfies this condition."""
@@ -162,7 +156,7 @@ def _contains(actual: Any, value: Any) -> bool:
     return False
 
 
-_OPS: dict[str, Callable[[Any, Any, re.Pattern[str] | None], bool]] = {
+_OPS: dict[str, Callable[[Any, Any, Pattern | None], bool]] = {
     "eq": lambda a, v, _: _eq(a, v),
     "ne": lambda a, v, _: not _eq(a, v),
     "in": lambda a, v, _: any(_eq(a, item) for item in v),
@@ -172,7 +166,7 @@ _OPS: dict[str, Callable[[Any, Any, re.Pattern[str] | None], bool]] = {
     "gte": lambda a, v, _: _compare(a, v, lambda x, y: x >= y),
     "lt": lambda a, v, _: _compare(a, v, lambda x, y: x < y),
     "lte": lambda a, v, _: _compare(a, v, lambda x, y: x <= y),
-    "regex": lambda a, v, p: isinstance(a, str) and p is not None and p.search(a) is not None,
+    "regex": lambda a, v, p: isinstance(a, str) and p is not None and search(p, a),
 }
 
 

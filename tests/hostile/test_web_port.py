@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from notification_actions.settings import Settings
-from tests.support.pipeline import action, running_pipeline
+from tests.support.pipeline import action
 
 BOT_TOKEN = "xoxb-web-port-secret-0000000000"
 FAUST_PATHS = [
@@ -21,12 +21,6 @@ FAUST_PATHS = [
     "/table/", "/table/integrations/", "/table/integrations/i-web/", "/table/directory/1/", "/table/actions/",
     "/graph/", "/stats/", "/stats/assignment/", "/signal/", "/performance/",
 ]
-
-
-@pytest.fixture(scope="module")
-def pipeline(kafka_bootstrap, tmp_path_factory):
-    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("web")) as pipe:
-        yield pipe
 
 
 async def test_only_our_endpoints_answer_and_no_credential_leaves(pipeline, sink):
