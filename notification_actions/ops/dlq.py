@@ -6,9 +6,10 @@ no offsets move and a redrive can be repeated).
 
 - Deliveries DLQ: each selected delivery goes back to the deliveries topic
   with its original dedup key, so one that succeeded in the meantime is not
-  sent twice. It takes the action's *current* definition from the config
-  topic (the usual fix is an action's config); a deleted or disabled action
-  is skipped and reported. Attempts, tier and queue position start afresh.
+  sent twice. It takes the action's *current* definition as the workers hold
+  it (the actions changelog: the config topic also carries refused records)
+  — the usual fix is an action's config; a deleted, refused or disabled
+  action is skipped and reported. Attempts, tier and queue position start afresh.
 - Events DLQ: each selected event goes back, byte for byte, to the topic it
   came from (``na-origin-topic``), with the producer's own headers.
 """
@@ -154,7 +155,8 @@ async def redrive(
     progress: Callable[[int], None] = lambda n: None,
 ) -> RedriveReport:
     """Re-submit ``letters`` (see the module docstring); the DLQ is not changed."""
-    from notification_actions.kafka.io import publish, read_compacted
+    from notification_actions.kafka.io import publish
+    from notification_actions.tables.state import load_state
 
     report = RedriveReport()
     if events:
@@ -168,8 +170,7 @@ async def redrive(
             kept.append(("na-redriven-from", f"{letter.topic}[{letter.partition}]@{letter.offset}".encode()))
             plan.append((origin, letter.key, letter.value, kept))
     else:
-        config = await read_compacted(settings, settings.config_topic)
-        actions = {k.decode(): NotificationAction.model_validate(orjson.loads(v)) for k, v in config.items()}
+        actions = (await load_state(settings, integrations=False, directories=False)).actions
         plan = [(settings.deliveries_topic, key, value, [("na-redriven-from", dedup.encode())])
                 for dedup, key, value in plan_deliveries(letters, actions, report)]
     if dry_run:

@@ -12,26 +12,38 @@ The index follows the table through three doors:
    already held before the worker started and what recovery read from the
    changelog (door 2 stays shut until that first rebuild).
 All three are idempotent, so a record seen twice does no harm.
+
+A stored action that today's rules refuse (stored before a limit existed: a
+regex RE2 will not run, an oversize template) is not indexed, so it never
+fires; doors 2 and 3 hand it to ``on_refused`` (the worker writes it to the
+rejected topic with its reasons and counts it) and recovery goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 import orjson
+from pydantic import ValidationError
 
+from notification_actions.errors import Problem
+from notification_actions.models.action import NotificationAction
+from notification_actions.models.enums import ActionTrigger
+from notification_actions.models.validation import problems_from
 from notification_actions.tables import heap
-from notification_actions.models import ActionTrigger, NotificationAction
 from notification_actions.tables.raw import raw_codecs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ActionIndex", "ActionsTable"]
+__all__ = ["ActionIndex", "ActionsTable", "Refused"]
 
 IndexKey = tuple[int, int]
+Refused = Callable[[str, bytes, list[Problem]], Awaitable[None]]
+"""``on_refused(key, stored value, problems)``: a stored action today's rules refuse."""
 
 
 class ActionIndex:
@@ -124,6 +136,8 @@ class ActionsTable:
         self.index = ActionIndex()
         self.changes_since_settle = 0  # index changes since the heap was last settled (heap.py)
         self.rebuilt = False  # the index has been built from the table at least once
+        self.on_refused: Refused | None = None
+        self.refused: dict[str, list[Problem]] = {}  # stored but not indexed, with the reasons
         self.table = app.GlobalTable(
             "actions",
             partitions=1,
@@ -147,23 +161,40 @@ class ActionsTable:
         # already have passed through a codec.
         raw_key, raw_value = event.message.key, event.message.value
         key = raw_key.decode() if isinstance(raw_key, bytes | bytearray) else str(raw_key)
-        try:
-            action = _decode(raw_value)
-        except Exception:  # a changelog record we wrote ourselves; never expected
-            log.exception("undecodable record for action %s in the actions changelog", key)
-            return
+        action = await self._decode_or_refuse(key, raw_value)
         if action is None:
             self.index.delete(key)
         else:
+            self.refused.pop(key, None)
             self.index.put(action)
         self.changes_since_settle += 1
+
+    async def _decode_or_refuse(self, key: str, raw: Any) -> NotificationAction | None:
+        """The stored action, or None (deleted, or refused by today's rules and reported)."""
+        try:
+            return _decode(raw)
+        except ValidationError as exc:
+            problems = problems_from(exc)
+        except Exception as exc:  # not even JSON: written by something that is not us
+            problems = [Problem("", f"undecodable stored action: {type(exc).__name__}")]
+        self.refused[key] = problems
+        log.error("stored action %s is refused by the current rules and will not fire: %s",
+                  key, "; ".join(str(p) for p in problems))
+        if self.on_refused is not None:
+            try:
+                await self.on_refused(key, bytes(raw), problems)
+            except Exception:  # reporting must not stop recovery
+                log.exception("could not report refused stored action %s", key)
+        return None
 
     async def _rebuild(self) -> None:
         started = time.monotonic()
         self.index.clear()
+        self.refused.clear()
         with heap.paused():  # 100,000 long-lived objects: no collection halfway (heap.py)
             for key, raw in self.table.items():
-                action = _decode(raw)
+                name = key.decode(errors="replace") if isinstance(key, bytes | bytearray) else str(key)
+                action = await self._decode_or_refuse(name, raw)
                 if action is not None:
                     self.index.put(action)
         log.info("actions index rebuilt: %d actions in %.1fs", len(self.index), time.monotonic() - started)

@@ -8,7 +8,7 @@ validation) read these, so they see what the workers see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -29,6 +29,19 @@ class WorkerState:
     actions: dict[str, NotificationAction]
     integrations: dict[str, Integration]
     directories: dict[int, Directory]
+    #: stored actions today's rules refuse (they do not fire: tables/actions.py), by id, with why
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def _actions(raw: dict[bytes, bytes], refused: dict[str, str]) -> dict[str, NotificationAction]:
+    out = {}
+    for key, value in raw.items():
+        name = key.decode(errors="replace")
+        try:
+            out[name] = NotificationAction.model_validate(orjson.loads(value))
+        except Exception as exc:  # the same records the workers refuse to index
+            refused[name] = type(exc).__name__
+    return out
 
 
 async def load_state(settings: Settings, *, actions: bool = True, integrations: bool = True,
@@ -36,7 +49,7 @@ async def load_state(settings: Settings, *, actions: bool = True, integrations: 
     state = WorkerState({}, {}, {})
     if actions:
         raw = await read_compacted(settings, changelog_topic(settings, "actions"))
-        state.actions = {k.decode(): NotificationAction.model_validate(orjson.loads(v)) for k, v in raw.items()}
+        state.actions = _actions(raw, state.refused)
     if integrations:
         raw = await read_compacted(settings, changelog_topic(settings, "integrations"))
         state.integrations = {k.decode(): Integration.from_storage(v) for k, v in raw.items()}
