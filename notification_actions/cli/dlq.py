@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 import click
 import orjson
 
+from notification_actions.cli.options import load_settings, parse_time
 from notification_actions.ops.dlq import Filters, read_dead_letters, redrive, summarise
-from notification_actions.settings import Settings
 
 __all__ = ["dlq"]
-
-
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-26T20:00:00Z)") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _selection(f):
@@ -40,9 +29,9 @@ def _selection(f):
 
 
 def _read(topic, org, action_id, error_class, since, until):
-    settings = Settings()
+    settings = load_settings()
     topic = topic or settings.deliveries_dlq_topic
-    filters = Filters(org, action_id, error_class, _when(since), _when(until))
+    filters = Filters(org, action_id, error_class, parse_time(since), parse_time(until))
     return settings, topic, asyncio.run(read_dead_letters(settings, topic, filters))
 
 

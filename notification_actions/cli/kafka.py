@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from notification_actions.cli.options import load_settings
 from notification_actions.kafka.local.manager import LocalKafka, LocalKafkaError
 from notification_actions.settings import Settings
 
@@ -47,7 +48,7 @@ def start(port: int, data_dir: Path | None, nodes: str, version: str | None, hea
     Prints the bootstrap address once the broker answers; the broker keeps
     running after this command exits (stop it with `kafka stop`).
     """
-    settings = Settings()
+    settings = load_settings()
     local = LocalKafka(
         _data_dir(settings, data_dir),
         port=port,
@@ -68,7 +69,7 @@ def start(port: int, data_dir: Path | None, nodes: str, version: str | None, hea
 @_data_dir_option
 def stop(data_dir: Path | None) -> None:
     """Stop every node of the cluster in --data-dir."""
-    local = LocalKafka.from_data_dir(_data_dir(Settings(), data_dir))
+    local = LocalKafka.from_data_dir(_data_dir(load_settings(), data_dir))
     was_running = local.status()["running"]
     try:
         local.stop()
@@ -81,7 +82,7 @@ def stop(data_dir: Path | None) -> None:
 @_data_dir_option
 def status(data_dir: Path | None) -> None:
     """Print the status as JSON (exit 1 unless it answers)."""
-    state = LocalKafka.from_data_dir(_data_dir(Settings(), data_dir)).status()
+    state = LocalKafka.from_data_dir(_data_dir(load_settings(), data_dir)).status()
     click.echo(json.dumps(state, indent=2))
     if not state["ready"]:
         raise click.exceptions.Exit(1)

@@ -12,6 +12,7 @@ from collections import deque
 import click
 import orjson
 
+from notification_actions.cli.options import load_settings
 from notification_actions.ops.lag import EXIT_UNKNOWN, LagProbe, LagReport, Sample, evaluate
 from notification_actions.settings import Settings
 
@@ -93,7 +94,7 @@ def lag_command(samples: int, interval: float, watch: bool, as_json: bool, show_
     alive), STOP (nobody consumes while lag > 0). Exit code: 0 all OK, 1 WARN,
     2 STALL or STOP, 3 lag could not be read.
     """
-    settings = Settings()
+    settings = load_settings()
     try:
         code = asyncio.run(_watch(settings, samples, interval, as_json, show_all, once=not watch))
     except KeyboardInterrupt:

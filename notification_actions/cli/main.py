@@ -9,47 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from pathlib import Path
-from typing import Any
 
 import click
 import orjson
 
-from notification_actions.errors import InvalidAction, InvalidEvent, NotificationActionsError
+from notification_actions.cli.options import as_records, fail_with, load_settings, read_json
+from notification_actions.errors import InvalidAction, InvalidEvent
 from notification_actions.logs import log_format_option
 from notification_actions.settings import Settings
 
 log = logging.getLogger("notification_actions")
 
 __all__ = ["cli", "main"]
-
-
-def _settings() -> Settings:
-    return Settings()
-
-
-def _read_json(source: str) -> Any:
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise click.ClickException(f"{source}: not valid JSON: {exc}") from exc
-
-
-def _records(doc: Any) -> list[Any]:
-    return doc if isinstance(doc, list) else [doc]
-
-
-def _fail_with(errors: list[tuple[int, NotificationActionsError]]) -> None:
-    for index, exc in errors:
-        problems = getattr(exc, "problems", None) or []
-        click.echo(f"record {index}: refused", err=True)
-        for p in problems:
-            click.echo(f"  {p.field or '(record)'}: {p.message}", err=True)
-        if not problems:
-            click.echo(f"  {exc}", err=True)
-    raise SystemExit(1)
 
 
 @click.group()
@@ -69,7 +40,7 @@ def worker() -> None:
     """
     from notification_actions.worker.runner import run_worker
 
-    run_worker(_settings(), broker_configured="NOTIFICATION_ACTIONS_BROKER" in os.environ)
+    run_worker(load_settings(), broker_configured="NOTIFICATION_ACTIONS_BROKER" in os.environ)
 
 
 # --- publishing ---------------------------------------------------------------
@@ -84,13 +55,13 @@ def publish(trigger: str, source: str) -> None:
     from notification_actions.kafka.io import publish as send
     from notification_actions.models import ActionTrigger, decode_event
 
-    settings = _settings()
+    settings = load_settings()
     try:
         trig = ActionTrigger.parse(trigger)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TRIGGER") from exc
     records, errors = [], []
-    for i, doc in enumerate(_records(_read_json(source))):
+    for i, doc in enumerate(as_records(read_json(source))):
         raw = orjson.dumps(doc)
         try:
             event = decode_event(raw, topic_trigger=trig, max_bytes=settings.max_event_bytes)
@@ -99,7 +70,7 @@ def publish(trigger: str, source: str) -> None:
             continue
         records.append((str(event.organization_id).encode(), raw))
     if errors:
-        _fail_with(errors)
+        fail_with(errors)
     n = asyncio.run(send(settings, settings.event_topic(trig.slug), records))
     click.echo(f"published {n} event(s) to {settings.event_topic(trig.slug)}")
 
@@ -110,14 +81,14 @@ def _put(kind: str, source: str) -> None:
     from notification_actions.models import Directory, Integration, NotificationAction
     from notification_actions.models.validation import parse_record
 
-    settings = _settings()
+    settings = load_settings()
     model, topic, key_of = {
         "action": (NotificationAction, settings.config_topic, lambda r: r.id),
         "integration": (Integration, settings.integrations_topic, lambda r: r.id),
         "directory": (Directory, settings.directory_topic, lambda r: str(r.organization_id)),
     }[kind]
     parsed, errors = [], []
-    for i, doc in enumerate(_records(_read_json(source))):
+    for i, doc in enumerate(as_records(read_json(source))):
         try:
             parsed.append((i, parse_record(model, orjson.dumps(doc))))
         except InvalidAction as exc:
@@ -125,7 +96,7 @@ def _put(kind: str, source: str) -> None:
     if kind == "action" and parsed:
         errors += _check_actions(settings, parsed)
     if errors:
-        _fail_with(sorted(errors, key=lambda e: e[0]))
+        fail_with(sorted(errors, key=lambda e: e[0]))
     records = [
         (key_of(r).encode(), r.to_storage() if kind == "integration" else orjson.dumps(r.model_dump(mode="json")))
         for _, r in parsed
@@ -160,14 +131,14 @@ def _check_actions(settings: Settings, parsed: list) -> list:
 def _delete(topic: str, key: str, what: str) -> None:
     from notification_actions.kafka.io import publish as send
 
-    asyncio.run(send(_settings(), topic, [(key.encode(), None)]))
+    asyncio.run(send(load_settings(), topic, [(key.encode(), None)]))
     click.echo(f"published a delete of {what} {key} to {topic}")
 
 
 def _list(kind: str, org: int | None) -> None:
     from notification_actions.tables.state import load_state
 
-    state = asyncio.run(load_state(_settings(), actions=kind == "actions", integrations=kind == "integrations",
+    state = asyncio.run(load_state(load_settings(), actions=kind == "actions", integrations=kind == "integrations",
                                    directories=False))
     if kind == "actions":
         rows = [a.model_dump(mode="json") for a in state.actions.values()]
@@ -193,7 +164,7 @@ def actions_put(source: str) -> None:
 @click.argument("action_id")
 def actions_delete(action_id: str) -> None:
     """Delete an action (publishes a tombstone)."""
-    _delete(_settings().config_topic, action_id, "action")
+    _delete(load_settings().config_topic, action_id, "action")
 
 
 @actions.command("list")
@@ -217,7 +188,7 @@ def integrations_put(source: str) -> None:
 @integrations.command("delete")
 @click.argument("integration_id")
 def integrations_delete(integration_id: str) -> None:
-    _delete(_settings().integrations_topic, integration_id, "integration")
+    _delete(load_settings().integrations_topic, integration_id, "integration")
 
 
 @integrations.command("list")

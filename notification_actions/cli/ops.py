@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from notification_actions.cli.dlq import _when
+from notification_actions.cli.options import load_settings, parse_time
 from notification_actions.errors import ConfigError, InvalidEvent
-from notification_actions.settings import Settings
 
 __all__ = ["replay_command", "test_fire_command"]
 
@@ -37,14 +36,14 @@ def replay_command(topic, partitions, from_offset, to_offset, since, until, dry_
 
     if (from_offset is not None or to_offset is not None) and (since or until):
         raise click.UsageError("give an offset range (--from-offset/--to-offset) or a time range (--since/--until)")
-    settings = Settings()
+    settings = load_settings()
     columns = [TextColumn("replaying"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn()]
     with Progress(*columns, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("replay", total=None)
         try:
             report = asyncio.run(replay(
                 settings, topic, partitions=list(partitions) or None, from_offset=from_offset, to_offset=to_offset,
-                since=_when(since), until=_when(until), dry_run=dry_run, force=force, rate=rate,
+                since=parse_time(since), until=parse_time(until), dry_run=dry_run, force=force, rate=rate,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             ))
         except ConfigError as exc:
@@ -69,7 +68,7 @@ def test_fire_command(action_id: str, event_file: Path | None) -> None:
     from notification_actions.ops.testfire import test_fire
 
     try:
-        result = asyncio.run(test_fire(Settings(), action_id, event_file.read_bytes() if event_file else None))
+        result = asyncio.run(test_fire(load_settings(), action_id, event_file.read_bytes() if event_file else None))
     except (ConfigError, InvalidEvent) as exc:
         raise click.ClickException(str(exc)) from exc
     state = "ok" if result.ok else f"failed: {result.error_class} (code {result.code})"
