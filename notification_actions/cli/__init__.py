@@ -1,8 +1,13 @@
 """The ``notification-actions`` command line: one module per command group.
 
-``main`` (the console script) attaches every group: ``config`` (actions,
-integrations, directory, publish), ``kafka``, ``dlq``, ``ops`` (replay,
-test-fire), ``lag``; shared option parsing lives in ``options``.
+- ``main``: the root group; attaches every group's commands; ``main()`` is the console script.
+- ``options``: what the groups share: settings, ISO times, JSON from FILE or ``-``, printing refusals.
+- ``config``: ``actions``, ``integrations`` and ``directory`` put/delete/list, and ``publish``.
+- ``worker``: ``worker`` (run a worker) and ``dev-sink`` (a local webhook receiver).
+- ``ops``: ``replay`` (backfill a range of an events topic) and ``test-fire`` (fire one action now).
+- ``dlq``: ``dlq list|redrive``: inspect and re-submit dead letters.
+- ``lag``: ``lag``: consumer lag per partition with a status, once or watched.
+- ``kafka``: ``kafka start|stop|status``: a local Apache Kafka for development.
 """
 
 from notification_actions.cli.main import cli, main
