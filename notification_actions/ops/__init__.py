@@ -1,0 +1,10 @@
+"""Operating the service: the work behind the command line's operator commands.
+
+- ``dlq``: read, summarise and redrive the dead-letter topics (the DLQ itself is never changed).
+- ``devsink``: a local webhook receiver that prints what it gets (``dev-sink``), standard library only.
+- ``lag``: consumer lag per group/topic/partition with a status judged over a window of samples.
+- ``replay``: feed a range of an events topic back through matching into the deliveries topic (backfill).
+- ``testfire``: fire one action now with a given or sample event (no dedup, no table writes).
+"""
+
+__all__: list[str] = []

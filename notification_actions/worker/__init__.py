@@ -1,0 +1,8 @@
+"""The worker process: the Faust app, how it is run, and its HTTP endpoints.
+
+- ``app``: the Faust app: topics, tables and agents wired together (``build(settings)``).
+- ``runner``: running a worker: a broker to talk to, the topics, then Faust's worker loop.
+- ``web``: the HTTP endpoints on the worker's web port (health, readiness, metrics, token-protected rest).
+"""
+
+__all__: list[str] = []
