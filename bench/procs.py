@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parent.parent
-BOOT = "import bench.noop; from notification_actions.cli.main import main; main()"
+BOOT = "import bench.noop; from notification_actions.cli import main; main()"
 BROKER_ENV = "NOTIFICATION_ACTIONS_BENCH_BROKER"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

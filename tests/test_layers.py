@@ -158,4 +158,4 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     tree = ast.parse(source)
     names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert names == ["notification_actions.cli"]
-    assert RANK[layer_of("notification_actions.cli.main")] > RANK[layer_of("notification_actions.models.action")]
+    assert RANK[layer_of("notification_actions.cli.root")] > RANK[layer_of("notification_actions.models.action")]

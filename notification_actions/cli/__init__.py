@@ -1,6 +1,6 @@
 """The ``notification-actions`` command line: one module per command group.
 
-- ``main``: the root group; attaches every group's commands; ``main()`` is the console script.
+- ``root``: the root group; attaches every group's commands; ``main()`` is the console script.
 - ``options``: what the groups share: settings, ISO times, JSON from FILE or ``-``, printing refusals.
 - ``config``: ``actions``, ``integrations`` and ``directory`` put/delete/list, and ``publish``.
 - ``worker``: ``worker`` (run a worker) and ``dev-sink`` (a local webhook receiver).
@@ -10,6 +10,6 @@
 - ``kafka``: ``kafka start|stop|status``: a local Apache Kafka for development.
 """
 
-from notification_actions.cli.main import cli, main
+from notification_actions.cli.root import cli, main
 
 __all__ = ["cli", "main"]
