@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
 from notification_actions.models.event import Event
+from notification_actions.models.paths import MISSING, resolve
 from notification_actions.models.regex import Pattern, compile_pattern, search
 from notification_actions.models.registry import REGISTRY
 from notification_actions.models.validation import NumericId, StrId
@@ -35,7 +36,6 @@ ConditionOp = Literal["eq", "ne", "in", "not_in", "contains", "exists", "gt", "g
 
 # Conditions may only look into the envelope's fields; "dta.event" is a typo, not a miss.
 _ROOTS = tuple(Event.model_fields)
-_MISSING = object()
 
 
 def _config() -> ConfigDict:
@@ -52,8 +52,9 @@ class Condition(BaseModel):
     """A predicate on one field of the event envelope.
 
     ``path`` is dotted (``data.event``, ``project_id``; a numeric part indexes
-    a list). A missing path (or a JSON ``null``) never matches, except
-    ``exists`` with ``value: false``. Comparisons across types (a number
+    a list), read by ``models/paths.py`` as templates and throttle keys are.
+    A missing path (or a JSON ``null``) never matches, except ``exists`` with
+    ``value: false``. Comparisons across types (a number
     against a string in ``gt``) are false, never errors. ``regex`` searches
     strings with RE2 (linear time, ``models/regex.py``); a pattern RE2 refuses
     is refused when the action is validated.
@@ -104,26 +105,13 @@ class Condition(BaseModel):
         """Whether ``event`` (an envelope dict, or an :class:`Event`) satisfies this condition."""
         if isinstance(event, Event):
             event = event.as_dict()
-        actual = _resolve(event, self.path)
+        actual = resolve(event, self.path)
         if self.op == "exists":
-            present = actual is not _MISSING and actual is not None
+            present = actual is not MISSING and actual is not None
             return present == (True if self.value is None else self.value)
-        if actual is _MISSING or actual is None:
+        if actual is MISSING or actual is None:
             return False
         return _OPS[self.op](actual, self.value, self._pattern)
-
-
-def _resolve(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(obj, Mapping):
-            obj = obj.get(part, _MISSING)
-        elif isinstance(obj, list) and part.isascii() and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            return _MISSING
-        if obj is _MISSING:
-            return _MISSING
-    return obj
 
 
 def _is_number(value: Any) -> bool:
