@@ -2,7 +2,8 @@
 one-line default; and the parts (title, text, details, link) services lay out.
 
 Templates substitute ``{{ path.to.field }}`` with the value at that dotted
-path of the event envelope (``{{ data.actor }}``, ``{{ data.projects.0 }}``)
+path of the event envelope (``{{ data.actor }}``, ``{{ data.projects.0 }}``;
+read by ``models/paths.py``, as conditions and throttle keys are)
 and nothing else: no attribute access, no expressions, no format specs, so a
 template written by a user cannot reach into Python objects. A path that is
 missing renders as an empty string; objects and lists render as compact JSON.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from notification_actions.models.paths import MISSING, resolve
 from notification_actions.registrations.support.limits import one_line
 
 if TYPE_CHECKING:
@@ -25,25 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["Composed", "compose", "data_fields", "default_text", "heading", "message_text", "render"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
-_MISSING = object()
 _SUMMARY_CHARS = 300
 
 
-def _lookup(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        if isinstance(obj, Mapping):
-            obj = obj.get(part, _MISSING)
-        elif isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            return _MISSING
-        if obj is _MISSING:
-            return _MISSING
-    return obj
-
-
 def _as_text(value: Any) -> str:
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return ""
     if isinstance(value, str):
         return value
@@ -58,7 +46,7 @@ def _as_text(value: Any) -> str:
 
 def render(template: str, event_dict: Mapping[str, Any]) -> str:
     """Replace each ``{{ dotted.path }}`` in ``template`` with that value of ``event_dict``."""
-    return _PLACEHOLDER.sub(lambda m: _as_text(_lookup(event_dict, m.group(1))), template)
+    return _PLACEHOLDER.sub(lambda m: _as_text(resolve(event_dict, m.group(1))), template)
 
 
 def _one_line(text: str) -> str:
