@@ -161,8 +161,10 @@ _OPS: dict[str, Callable[[Any, Any, Pattern | None], bool]] = {
 class Throttle(BaseModel):
     """At most ``limit`` deliveries per ``window_seconds``, counted per value of ``key``.
 
-    ``key`` is a dotted event path (``project_id``, ``data.actor``); without
-    it the count is per action.
+    ``key`` is a dotted event path (``project_id``, ``data.actor``,
+    ``data.tags.0``), read as a condition's ``path`` is; without it the count
+    is per action. Events where the key's value is missing or ``null`` are
+    counted together, in one bucket of their own.
     """
 
     model_config = _config()

@@ -5,28 +5,41 @@ length), counted in a Faust ``Table`` co-partitioned with the event topics, so
 a throttle survives restarts and rebalances. Events are keyed by organization
 and an action belongs to one organization, so all of an action's counts live
 on one partition. Time is the worker's clock when the event is matched.
+
+The count is per value of the throttle's ``key``, a dotted event path read by
+``models/paths.py`` exactly as conditions and templates read it (so
+``data.tags.0`` is the first tag). See :func:`throttle_key`.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import faust
 import orjson
 
 from notification_actions.models import NotificationAction
+from notification_actions.models.paths import MISSING, resolve
 from notification_actions.tables.raw import raw_codecs
 
-__all__ = ["ThrottleTable"]
+__all__ = ["ThrottleTable", "throttle_key"]
 
 
-def _lookup(data: dict, path: str) -> object:
-    node: object = data
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
+def throttle_key(action: NotificationAction, event: Mapping[str, Any]) -> bytes:
+    """The table key ``event`` is counted under for ``action``: ``<action id>|<group>``.
+
+    ``group`` is empty when the throttle has no ``key`` (one count per action),
+    else the JSON of the value at that path of the envelope ``event``. A
+    missing value counts as JSON ``null``: every event where the path leads
+    nowhere (or to a ``null``) shares the one bucket ``<action id>|null``.
+    """
+    path = action.throttle.key if action.throttle is not None else None
+    if path is None:
+        return f"{action.id}|".encode()
+    value = resolve(event, path)
+    return f"{action.id}|{orjson.dumps(None if value is MISSING else value).decode()}".encode()
 
 
 class ThrottleTable:
@@ -47,8 +60,7 @@ class ThrottleTable:
         throttle = action.throttle
         if throttle is None:
             return True
-        group = "" if throttle.key is None else orjson.dumps(_lookup(event, throttle.key)).decode()
-        key = f"{action.id}|{group}".encode()
+        key = throttle_key(action, event)
         now = time.time() if now is None else now
         window_start = now - (now % throttle.window_seconds)
         raw = self.table.get(key)

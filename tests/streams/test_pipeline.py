@@ -117,6 +117,34 @@ async def test_throttle(pipeline: Pipeline, sink: HttpSink):
     assert got.count(f"t{org}") == 2 and got[-1] == f"s{org}"
 
 
+async def test_throttle_key_indexes_a_list(pipeline: Pipeline, sink: HttpSink):
+    """``key: data.tags.0`` counts per first tag, as a condition on that path reads it.
+
+    Events with no first tag (no ``tags``, ``tags: null``, an empty list, a
+    ``null`` first tag) share one bucket, as a missing key value always has. A window of 10**9 s (epoch-aligned: the next edge is in 2033) so the
+    test cannot straddle one and see a bucket's count reset.
+    """
+    org = new_org()
+    path = f"/throttle-key/{org}"
+    await pipeline.put_actions(
+        action(f"t{org}", org, sink.url + path, throttle={"limit": 1, "window_seconds": 10**9, "key": "data.tags.0"},
+               conditions=[{"path": "data.event", "op": "eq", "value": "member.invite"}]),
+        action(f"s{org}", org, sink.url + path, conditions=[{"path": "data.event", "op": "eq", "value": "sentinel"}]),
+    )
+    pipeline.wait_actions(org, lambda a: len(a) == 2)
+    tags = {"red-1": ["red"], "blue": ["blue", "red"], "red-2": ["red", "blue"], "green": ["green"],
+            "none": None, "empty": [], "null": [None]}
+    await pipeline.publish(*[event(f"{org}-{name}", org, tags=t) for name, t in tags.items()],
+                           event(f"{org}-absent", org))
+    await pipeline.publish(event(f"{org}-sentinel", org, event="sentinel"))
+    # Same target: the sentinel's delivery comes after every one matched before it.
+    sink.wait_for_sync(5, 30, path_prefix=path)
+    got = [(r.json()["action"]["id"], r.json()["event"]["id"]) for r in sink.requests_to(path)]
+    assert got[-1] == (f"s{org}", f"{org}-sentinel")
+    # One per first tag (red, blue, green), and one for "no first tag" (the first of those).
+    assert sorted(got[:-1]) == sorted((f"t{org}", f"{org}-{n}") for n in ("red-1", "blue", "green", "none"))
+
+
 async def test_hot_reload_disable_and_delete(pipeline: Pipeline, sink: HttpSink):
     org = new_org()
     base = f"/reload/{org}"
