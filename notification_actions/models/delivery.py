@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from notification_actions.models import Event, NotificationAction
+from notification_actions.models.action import NotificationAction
+from notification_actions.models.event import Event
 
 __all__ = ["Delivery", "Origin", "Outcome", "dedup_key"]
 
