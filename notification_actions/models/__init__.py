@@ -2,13 +2,40 @@
 
 Everything a message on a topic can be is a pydantic model here; everything
 else in the package passes these models (never loose dicts) between stages.
+
+Modules:
+
+- ``action``: the notification action (``NotificationAction``) with its
+  ``Condition`` list and ``Throttle``, as carried on the config topic.
+- ``checks``: what an action must pass beyond its model (``check_action``,
+  ``ActionInput``), shared by the config agent and the command line.
+- ``delivery``: the records between stages: ``Delivery``, ``Outcome``,
+  ``Origin`` and ``dedup_key``.
+- ``directory``: an organization's members and teams (``Directory``).
+- ``enums``: the trigger, service and target enums, with Sentry's values.
+- ``event``: the event envelope (``Event``), its decoder and example events.
+- ``integration``: an installed integration and its masked credentials.
+- ``paths``: the one dotted-path resolver (``resolve``, ``MISSING``) behind
+  conditions, templates and throttle keys.
+- ``registry``: which registration class serves each (trigger, service,
+  target) (``Registry``, ``REGISTRY``).
+- ``triggers``: one model per trigger for an event's ``data``.
+- ``validation``: pydantic errors as ``Problem`` lists, record parsing,
+  shared field types.
+
+Modules in here import each other directly (``from
+notification_actions.models.event import Event``), never through this
+package, which imports them all: that would be an import circle.
 """
 
 from notification_actions.models.action import Condition, ConditionOp, NotificationAction, Throttle
+from notification_actions.models.checks import ActionInput, check_action
+from notification_actions.models.delivery import Delivery, Origin, Outcome, dedup_key
 from notification_actions.models.directory import Directory, Member, Team
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
 from notification_actions.models.event import Event, decode_event, example_event
 from notification_actions.models.integration import MASK, Integration
+from notification_actions.models.registry import REGISTRY, Registry
 from notification_actions.models.triggers import (
     TRIGGER_DATA_MODELS,
     AuditLogData,
@@ -24,7 +51,9 @@ from notification_actions.models.validation import EmailAddress, HttpUrlStr, Str
 
 __all__ = [
     "MASK",
+    "REGISTRY",
     "TRIGGER_DATA_MODELS",
+    "ActionInput",
     "ActionService",
     "ActionTarget",
     "ActionTrigger",
@@ -32,6 +61,7 @@ __all__ = [
     "BillingData",
     "Condition",
     "ConditionOp",
+    "Delivery",
     "Directory",
     "EmailAddress",
     "Event",
@@ -40,7 +70,10 @@ __all__ = [
     "IssueAlertData",
     "Member",
     "NotificationAction",
+    "Origin",
+    "Outcome",
     "QuotaData",
+    "Registry",
     "ReleaseCreatedData",
     "Service",
     "SpikeProtectionData",
@@ -51,7 +84,9 @@ __all__ = [
     "Trigger",
     "TriggerData",
     "UserFeedbackData",
+    "check_action",
     "decode_event",
+    "dedup_key",
     "example_event",
     "parse_record",
     "problems_from",
