@@ -118,7 +118,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Use STARTTLS.")
     webhook_allow_http: bool = Field(False, description="Allow `http://` webhook URLs (https only otherwise).")
     webhook_allow_private: bool = Field(
-        False, description="Allow webhook URLs that resolve to private, loopback or link-local addresses."
+        False,
+        description="Allow webhook URLs that resolve to private or loopback addresses "
+        "(cloud metadata addresses, all of 169.254.0.0/16, stay refused).",
     )
 
     @field_validator("api_token")

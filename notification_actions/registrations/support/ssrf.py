@@ -1,15 +1,32 @@
 """Guard against user-supplied URLs that point inside our own network (SSRF).
 
-A webhook URL is refused when its scheme is not ``https`` (``http`` only with
-``settings.webhook_allow_http``), when it has no host, or when its host is —
-or resolves to — a loopback, private, link-local, multicast, reserved,
-unspecified or otherwise non-global address. ``settings.webhook_allow_private``
-lifts the address rule, except for the cloud metadata endpoints, which stay
-refused: they hand out credentials and no webhook has reason to reach them.
+Every customer is a possible attacker: they write the webhook, Jira and
+sentry-app URLs we call. A URL is refused when its scheme is not ``https``
+(``http`` only with ``settings.webhook_allow_http``), when it has no host, or
+when its host is — or resolves to — a loopback, private, link-local,
+multicast, reserved, unspecified or otherwise non-global address.
+``settings.webhook_allow_private`` lifts that address rule, except for the
+cloud metadata addresses, which stay refused: they hand out credentials and
+no webhook has reason to reach them (:data:`METADATA_NETWORKS`):
 
-:func:`check_url` runs when an action is validated (``resolve=False``: no DNS
-at validation time); :func:`check_url_at_fire` runs right before each request,
-resolving the name, because DNS answers change after validation.
+- ``169.254.0.0/16``, the whole of IPv4 link-local: the AWS, GCP, Azure,
+  OpenStack … metadata service at ``169.254.169.254``, ECS task metadata and
+  credentials at ``169.254.170.2``, and whatever else a cloud puts there;
+- ``100.100.100.200`` (Alibaba Cloud), ``168.63.129.16`` (Azure wireserver),
+  ``fd00:ec2::254`` (AWS over IPv6);
+- the name ``metadata.google.internal``, refused before any DNS.
+
+An IPv6 address that carries an IPv4 address is judged by that IPv4 address
+too: IPv4-mapped ``::ffff:a.b.c.d``, NAT64 ``64:ff9b::a.b.c.d`` (and the
+local-use ``64:ff9b:1::/48``), IPv4-compatible ``::a.b.c.d`` and 6to4
+``2002:aabb:ccdd::/48``. So ``64:ff9b::a9fe:a9fe`` is a metadata address and
+``::ffff:10.0.0.1`` a private one, whatever the settings; the mapped and
+NAT64 forms, which are only other ways of writing an IPv4 address, are
+judged by it alone (``64:ff9b::808:808`` is as public as ``8.8.8.8``).
+
+When it runs: :func:`check_url` when an action is validated (``resolve=False``:
+no DNS at validation time); :func:`check_url_at_fire` right before each
+request, resolving the name, because DNS answers change after validation.
 
 Messages name the scheme and host only, never the full URL (it may be a secret).
 """
@@ -27,14 +44,23 @@ import httpx
 
 from notification_actions.errors import InvalidAction, PermanentDeliveryError, RetryableDeliveryError
 
-__all__ = ["METADATA_ADDRESSES", "check_url", "check_url_at_fire"]
+__all__ = ["METADATA_ADDRESSES", "METADATA_NETWORKS", "address_problem", "check_url", "check_url_at_fire"]
 
 FIELD = "target_identifier"
+# The well-known endpoints; the policy refuses all of METADATA_NETWORKS, which holds them.
 METADATA_ADDRESSES = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "168.63.129.16", "fd00:ec2::254")
+)
+METADATA_NETWORKS = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    *(ipaddress.ip_network(a) for a in sorted(METADATA_ADDRESSES, key=str)),
 )
 # Refused by name, before any DNS: GCP's metadata service, and "this machine" (RFC 6761).
 _METADATA_NAMES = frozenset({"metadata.google.internal"})
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -93,19 +119,41 @@ def _literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def _address_reason(address: IPAddress, settings: Any) -> str | None:
-    """Why ``address`` may not be called (``"a cloud metadata address"`` …), or ``None``."""
-    candidates = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        candidates += [ip for ip in (address.ipv4_mapped, address.sixtofour) if ip is not None]
-    if any(ip in METADATA_ADDRESSES for ip in candidates):
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address | None, bool]:
+    """The IPv4 address ``address`` carries, and whether ``address`` is merely another spelling of it."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped, True
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _NAT64:
+        return low, True
+    if address in _NAT64_LOCAL or (address in _IPV4_COMPATIBLE and int(address) > 1):  # not :: or ::1
+        return low, False
+    return address.sixtofour, False
+
+
+def _is_metadata(ip: IPAddress) -> bool:
+    return any(ip.version == net.version and ip in net for net in METADATA_NETWORKS)
+
+
+def _is_public(ip: IPAddress) -> bool:
+    # is_global also rules out shared (100.64/10) and documentation ranges.
+    return not (ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_loopback) and ip.is_global
+
+
+def address_problem(address: IPAddress, settings: Any) -> str | None:
+    """Why ``address`` may not be called (``"a cloud metadata address"`` …), or ``None``: the policy.
+
+    Only ``settings.webhook_allow_private`` is read.
+    """
+    embedded, alias = _embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else (None, False)
+    candidates = [ip for ip in (address, embedded) if ip is not None]
+    if any(_is_metadata(ip) for ip in candidates):
         return "a cloud metadata address"
     if settings.webhook_allow_private:
         return None
-    for ip in candidates:
-        # is_global also rules out shared (100.64/10) and documentation ranges.
-        if ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip.is_loopback or not ip.is_global:
-            return "not a public address"
+    judged = [embedded] if alias else candidates
+    if not all(_is_public(ip) for ip in judged if ip is not None):
+        return "not a public address"
     return None
 
 
@@ -149,7 +197,7 @@ def _static_check_uncached(url: str, settings: Any) -> tuple[str, str, int, IPAd
         raise _Refused(problem)
     address = _literal_address(host)
     if address is not None:
-        reason = _address_reason(address, settings)
+        reason = address_problem(address, settings)
         if reason:
             raise _Refused(f"{address} is {reason}")
     return scheme, host, port or (443 if scheme == "https" else 80), address
@@ -161,7 +209,7 @@ def _check_resolved(infos: list[tuple[Any, ...]], host: str, settings: Any) -> N
             address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         except ValueError:
             continue
-        reason = _address_reason(address, settings)
+        reason = address_problem(address, settings)
         if reason:
             raise _Refused(f"host {host} resolves to {address}, {reason}")
 
