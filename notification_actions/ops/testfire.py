@@ -48,7 +48,8 @@ async def test_fire(settings: Settings, action_id: str, event_json: bytes | None
     integration = state.integrations.get(action.integration_id or "")
     registration = REGISTRY.get(action.trigger_type, action.service_type, action.target_type)
     started = time.monotonic()
-    async with new_client(timeout=settings.http_timeout_seconds, max_connections=4) as http:  # the worker's client
+    # The worker's client, under the worker's SSRF policy.
+    async with new_client(timeout=settings.http_timeout_seconds, max_connections=4, settings=settings) as http:
         context = FireContext(settings=settings, http=http, integration=integration,
                               directory=state.directories.get(action.organization_id),
                               delivery_id=f"test-fire:{uuid.uuid4().hex[:12]}")

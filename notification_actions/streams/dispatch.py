@@ -117,7 +117,8 @@ class DispatchStage:
         if self._http is None:
             self._firing = asyncio.Semaphore(self.settings.max_in_flight)
             self._http = new_client(
-                timeout=self.settings.http_timeout_seconds, max_connections=self.settings.max_in_flight * 2
+                timeout=self.settings.http_timeout_seconds, max_connections=self.settings.max_in_flight * 2,
+                settings=self.settings,
             )
         jobs = self._jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
         acks = OrderedAcks()

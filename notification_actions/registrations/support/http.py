@@ -11,7 +11,9 @@
   ``x-ratelimit-reset`` (GitHub), when present.
 - 3xx and other 4xx: :class:`PermanentDeliveryError` with ``code=str(status)``.
 - Transport failures (timeouts, refused connections, dropped connections):
-  retryable; anything else: permanent.
+  retryable; anything else: permanent. The client's SSRF guard (``transport.py``)
+  reports as ``check_url_at_fire`` does: an address it refuses is permanent
+  (``ssrf_blocked``), a name that does not resolve retryable (``dns_error``).
 
 Messages name the service, the status and ``scheme://host`` of the endpoint,
 plus at most 200 characters of the response body. Full URLs never appear in
@@ -32,6 +34,7 @@ import orjson
 
 from notification_actions import __version__
 from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from notification_actions.registrations.support.transport import BlockedAddress, NameNotResolved
 
 __all__ = [
     "EXCERPT_CHARS",
@@ -233,6 +236,11 @@ def classify_exception(exc: Exception, *, service: str, redact: Iterable[str] = 
     if isinstance(exc, DeliveryError):
         return exc
     url = _exception_url(exc)
+    if isinstance(exc, BlockedAddress):  # messages name the host only (ssrf.py)
+        where = origin(url) if url is not None else "the URL"
+        return PermanentDeliveryError(f"{service}: {where} refused: {exc}", code="ssrf_blocked")
+    if isinstance(exc, NameNotResolved):
+        return RetryableDeliveryError(f"{service}: {exc}", code="dns_error")
     secrets = _secrets_of(url, redact)
     where = f" to {origin(url)}" if url is not None else ""
     detail = _excerpt(str(exc), secrets)

@@ -14,22 +14,109 @@ redirects are followed, bodies are handed over undecoded (httpx decodes
 environment as httpx would take them (``HTTPS_PROXY``, ``NO_PROXY``), and
 every aiohttp failure is raised as the httpx exception a registration already
 classifies (``registrations/http.py``).
+
+Every connection the client opens goes to an address the SSRF guard
+(``ssrf.py``) vetted, in the lookup that produced it: the connector's
+resolver is :class:`VettingResolver`, and aiohttp's DNS cache is off so
+that no connection skips it. The resolver hands aiohttp the answer
+``check_url_at_fire`` pinned for this host and port in this task when there
+is one (no second lookup for a rebinding DNS server to answer differently;
+a pin serves the one request that follows the check, used or not),
+and otherwise looks the name up once itself, bounded by a timeout, under the
+same policy (``ssrf.resolve_vetted``, with the client's ``settings``). Only
+the IP is pinned: the URL's host stays the TLS server name (SNI and
+certificate check) and the ``Host`` header. A refused address is raised as
+:class:`BlockedAddress`, a name that does not resolve as
+:class:`NameNotResolved`; ``http.py`` classifies them as
+``check_url_at_fire`` does (``ssrf_blocked``, permanent; ``dns_error``,
+retryable). IP literals never reach a resolver (they cannot rebind;
+``check_url*`` vets them), nor do the target names of requests sent through
+a proxy, which resolves them itself; a configured proxy's own name is looked
+up without the private-address rule (the operator chose it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import httpx
 import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-__all__ = ["AiohttpTransport", "new_client"]
+from notification_actions.registrations.support import ssrf
+
+__all__ = ["AiohttpTransport", "BlockedAddress", "NameNotResolved", "VettingResolver", "new_client"]
 
 _CHUNK = 64 * 1024
+# Without settings, the strict policy: no private addresses.
+_STRICT = SimpleNamespace(webhook_allow_private=False)
+# For the proxies the operator configured: any address but a metadata one.
+_OPERATOR = SimpleNamespace(webhook_allow_private=True)
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+class BlockedAddress(httpx.ConnectError):
+    """The host resolved to an address the SSRF guard refuses; nothing was sent."""
+
+
+class NameNotResolved(httpx.ConnectError):
+    """The host name gave no address (or its lookup timed out); nothing was sent."""
+
+
+class VettingResolver(AbstractResolver):
+    """aiohttp's resolver for the shared client: only addresses ``ssrf.py`` vetted, from one lookup.
+
+    ``getaddrinfo`` (default: the running loop's) and ``timeout`` bound each
+    lookup; names in ``operator_names`` (the proxies) are looked up under the
+    operator policy instead of ``settings``. Raises ``ssrf.Refused`` and
+    ``ssrf.Unresolved``, which aiohttp passes through unchanged.
+    """
+
+    def __init__(self, settings: Any = None, *, timeout: float | None = None,
+                 getaddrinfo: ssrf.Getaddrinfo | None = None, operator_names: frozenset[str] = frozenset()) -> None:
+        self._settings = settings if settings is not None else _STRICT
+        self._timeout = timeout
+        self._getaddrinfo = getaddrinfo
+        self._operator_names = operator_names
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        vetted = ssrf.take_pin(host, port)
+        if vetted is None:
+            policy = _OPERATOR if host.lower().rstrip(".") in self._operator_names else self._settings
+            vetted = await ssrf.resolve_vetted(
+                host, port, policy, family=family, timeout=self._timeout, getaddrinfo=self._getaddrinfo
+            )
+        results = [
+            ResolveResult(hostname=host, host=a.host, port=a.port, family=a.family, proto=a.proto, flags=_NUMERIC)
+            for a in vetted
+            if not family or a.family == family
+        ]
+        if not results:
+            raise ssrf.Unresolved(f"host {host} does not resolve (no address)")
+        return results
+
+    async def close(self) -> None:
+        pass
+
+
+def _proxy_names(proxies: dict[str, str]) -> frozenset[str]:
+    """The host names of the proxies set in the environment (``HTTPS_PROXY`` …; not ``NO_PROXY``)."""
+    names = set()
+    for scheme, url in proxies.items():
+        host = urllib.parse.urlsplit(url if "://" in url else f"http://{url}").hostname if scheme != "no" else None
+        if host:
+            names.add(host.lower().rstrip("."))
+    return frozenset(names)
 
 
 def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -39,6 +126,10 @@ def _httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportE
         kind: type[httpx.TransportError] = httpx.ConnectTimeout
     elif isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
         kind = httpx.ReadTimeout
+    elif isinstance(exc, ssrf.Refused):
+        kind = BlockedAddress
+    elif isinstance(exc, ssrf.Unresolved):
+        kind = NameNotResolved
     elif isinstance(exc, aiohttp.ClientConnectorError):
         kind = httpx.ConnectError
     elif isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
@@ -76,24 +167,34 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport that sends through one ``aiohttp.ClientSession``.
 
     The session is created on first use, inside the running event loop.
+    ``settings`` (``webhook_allow_private``; strict without), ``dns_timeout``
+    and ``getaddrinfo`` go to its :class:`VettingResolver`.
     """
 
     def __init__(self, *, max_connections: int, keepalive_expiry: float = 5.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, settings: Any = None,
+                 dns_timeout: float | None = None, getaddrinfo: ssrf.Getaddrinfo | None = None) -> None:
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._ssl = ssl_context or httpx.create_ssl_context()
+        self._settings = settings
+        self._dns_timeout = dns_timeout
+        self._getaddrinfo = getaddrinfo
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            proxies = urllib.request.getproxies()
+            resolver = VettingResolver(self._settings, timeout=self._dns_timeout,
+                                       getaddrinfo=self._getaddrinfo, operator_names=_proxy_names(proxies))
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, keepalive_timeout=self._keepalive_expiry, ssl=self._ssl
+                    limit=self._max_connections, keepalive_timeout=self._keepalive_expiry, ssl=self._ssl,
+                    resolver=resolver, use_dns_cache=False,  # a cached answer would skip the vetting
                 ),
                 auto_decompress=False,  # httpx decodes Content-Encoding itself
                 # aiohttp looks proxies up per request in a thread: only when some are set.
-                trust_env=bool(urllib.request.getproxies()),
+                trust_env=bool(proxies),
                 # httpx already set the headers it wants; aiohttp adds none of its own.
                 skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
             )
@@ -120,8 +221,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ssrf.Refused, ssrf.Unresolved) as exc:
             raise _httpx_error(exc, request) from exc
+        finally:
+            # A pin is for this request only: when a pooled connection served it, it dies unused.
+            url = request.url
+            ssrf.take_pin(url.raw_host.decode("ascii", "replace"), url.port or (443 if url.scheme == "https" else 80))
         extensions = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
@@ -170,10 +275,23 @@ class _Client(httpx.AsyncClient):
 _NO_COOKIES = _NoCookies()
 
 
-def new_client(*, timeout: float, max_connections: int) -> httpx.AsyncClient:
-    """The ``httpx.AsyncClient`` handed to registrations (no redirects followed, no cookies kept)."""
+def new_client(
+    *,
+    timeout: float,
+    max_connections: int,
+    settings: Any = None,
+    getaddrinfo: ssrf.Getaddrinfo | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` handed to registrations (no redirects followed, no cookies kept).
+
+    ``settings`` is the policy for lookups no ``check_url_at_fire`` pinned
+    (the worker's settings; strict without); each lookup gets ``timeout``
+    seconds. ``getaddrinfo`` and ``ssl_context`` are for tests.
+    """
     return _Client(
-        transport=AiohttpTransport(max_connections=max_connections),
+        transport=AiohttpTransport(max_connections=max_connections, ssl_context=ssl_context, settings=settings,
+                                   dns_timeout=timeout, getaddrinfo=getaddrinfo),
         timeout=timeout,
         follow_redirects=False,
     )
