@@ -20,6 +20,7 @@ Modules:
 - ``regex``: tenants' ``regex`` conditions on RE2 (linear time, bounded memory).
 - ``registry``: which registration class serves each (trigger, service,
   target) (``Registry``, ``REGISTRY``).
+- ``template``: tenants' ``{{ path }}`` templates, bounded in length, placeholders and rendered size.
 - ``triggers``: one model per trigger for an event's ``data``.
 - ``validation``: pydantic errors as ``Problem`` lists, record parsing,
   shared field types.

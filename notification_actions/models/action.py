@@ -26,6 +26,7 @@ from notification_actions.models.event import Event
 from notification_actions.models.paths import MISSING, resolve
 from notification_actions.models.regex import Pattern, compile_pattern, search
 from notification_actions.models.registry import REGISTRY
+from notification_actions.models.template import check_template
 from notification_actions.models.validation import NumericId, StrId
 
 __all__ = ["Condition", "ConditionOp", "NotificationAction", "Throttle"]
@@ -36,6 +37,7 @@ ConditionOp = Literal["eq", "ne", "in", "not_in", "contains", "exists", "gt", "g
 
 # Conditions may only look into the envelope's fields; "dta.event" is a typo, not a miss.
 _ROOTS = tuple(Event.model_fields)
+MAX_CONDITION_VALUES = 1000
 
 
 def _config() -> ConfigDict:
@@ -85,6 +87,8 @@ class Condition(BaseModel):
         if op in ("in", "not_in"):
             if not isinstance(value, list):
                 raise ValueError(f"op {op!r} needs a list value")
+            if len(value) > MAX_CONDITION_VALUES:
+                raise ValueError(f"op {op!r} takes at most {MAX_CONDITION_VALUES} values")
         elif op == "exists":
             if value is not None and not isinstance(value, bool):
                 raise ValueError("op 'exists' needs true, false or no value (true)")
@@ -194,13 +198,18 @@ class NotificationAction(BaseModel):
     service_type: Service
     target_type: Target
     target_identifier: StrId | None = None
-    target_display: str | None = None
+    target_display: str | None = Field(None, max_length=500)
     integration_id: StrId | None = None
     sentry_app_id: StrId | None = None
     enabled: bool = True
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=50)
     throttle: Throttle | None = None
     template: str | None = None
+
+    @field_validator("template")
+    @classmethod
+    def _bounded_template(cls, template: str | None) -> str | None:
+        return None if template is None else check_template(template)
 
     @property
     def is_org_wide(self) -> bool:

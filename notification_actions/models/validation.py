@@ -142,8 +142,10 @@ def _non_empty(value: str) -> str:
     return value
 
 
-StrId = Annotated[str, BeforeValidator(_coerce_id), AfterValidator(_non_empty)]
-"""An identifier: a non-empty string; integers are accepted and turned into strings."""
+MAX_ID_CHARS = 2048
+StrId = Annotated[str, BeforeValidator(_coerce_id), AfterValidator(_non_empty), Field(max_length=MAX_ID_CHARS)]
+"""An identifier: a non-empty string of at most 2,048 characters (a webhook URL is one); integers are
+accepted and turned into strings."""
 
 EmailAddress = EmailStr
 """An email address, checked by ``email-validator`` (syntax only, no DNS); stored normalised."""

@@ -1,24 +1,19 @@
 """What a notification says: an action's ``template`` rendered over an event, or a
 one-line default; and the parts (title, text, details, link) services lay out.
 
-Templates substitute ``{{ path.to.field }}`` with the value at that dotted
-path of the event envelope (``{{ data.actor }}``, ``{{ data.projects.0 }}``;
-read by ``models/paths.py``, as conditions and throttle keys are)
-and nothing else: no attribute access, no expressions, no format specs, so a
-template written by a user cannot reach into Python objects. A path that is
-missing renders as an empty string; objects and lists render as compact JSON.
+The template language and its bounds are ``models/template.py``'s: rendering
+stops at ``MAX_RENDERED_CHARS``, so no template makes a text larger than that
+before a service cuts it to its own limit.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from notification_actions.models.paths import MISSING, resolve
+from notification_actions.models.template import as_text as _as_text
+from notification_actions.models.template import render
 from notification_actions.registrations.support.limits import one_line
 
 if TYPE_CHECKING:
@@ -26,27 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Composed", "compose", "data_fields", "default_text", "heading", "message_text", "render"]
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 _SUMMARY_CHARS = 300
-
-
-def _as_text(value: Any) -> str:
-    if value is MISSING or value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return str(value)
-
-
-def render(template: str, event_dict: Mapping[str, Any]) -> str:
-    """Replace each ``{{ dotted.path }}`` in ``template`` with that value of ``event_dict``."""
-    return _PLACEHOLDER.sub(lambda m: _as_text(resolve(event_dict, m.group(1))), template)
 
 
 def _one_line(text: str) -> str:
