@@ -28,9 +28,9 @@ from notification_actions.models.paths import MISSING, resolve
 __all__ = ["MAX_PLACEHOLDERS", "MAX_RENDERED_CHARS", "MAX_TEMPLATE_CHARS", "PLACEHOLDER", "as_text",
            "check_template", "render"]
 
-MAX_TEMPLATE_CHARS = 4000
+MAX_TEMPLATE_CHARS = 131_072  # room for a long literal text; services cut to their own limits
 MAX_PLACEHOLDERS = 50
-MAX_RENDERED_CHARS = 40_000  # Slack's text limit, the largest of the chat services'
+MAX_RENDERED_CHARS = 131_072  # above every service's own limit (GitHub's 65,536 is the largest)
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 
 
