@@ -7,6 +7,7 @@ are refused by name, so a typo never silently widens an action.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
@@ -227,11 +228,19 @@ class NotificationAction(BaseModel):
         Deliveries with the same key are ordered, paced and circuit-broken
         together. The integration is part of it because an identifier alone is
         not global: two workspaces can both have a channel ``C024BE91L``.
+        An identifier that is a URL (webhook, Discord, Teams, incoming
+        webhooks: the URL itself is the credential) appears only as a stable
+        digest, ``url-<sha256 prefix>``, for the key travels as the Kafka key of
+        deliveries and retries and names circuits in logs and ``/circuits``.
         """
-        return (
-            f"{self.service_type.slug}:{self.target_type.slug}:"
-            f"{self.integration_id or '-'}:{self.target_identifier or ''}"
-        )
+        return f"{self.service_type.slug}:{self.target_type.slug}:{self.integration_id or '-'}:{self.target_shown()}"
+
+    def target_shown(self) -> str:
+        """The identifier as it may be shown and logged: a URL only as its digest."""
+        identifier = self.target_identifier or ""
+        if "://" in identifier or identifier.lower().startswith(("http:", "https:")):
+            return "url-" + hashlib.sha256(identifier.encode()).hexdigest()[:20]
+        return identifier
 
     def conditions_match(self, event: Mapping[str, Any] | Event) -> bool:
         """Whether every condition holds for ``event`` (true when there are none)."""

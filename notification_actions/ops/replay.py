@@ -148,5 +148,5 @@ def _match(settings: Settings, index: ActionIndex, trigger, record, report: Repl
         report.by_service[action.service_type.slug] += 1
         if len(report.examples) < 5:
             report.examples.append(f"{event.id} → action {action.id} ({action.service_type.slug} "
-                                   f"{action.target_display or action.target_identifier or ''})")
+                                   f"{action.target_display or action.target_shown()})")
     return out

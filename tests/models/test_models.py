@@ -432,3 +432,14 @@ def test_directory_errors(raw, field) -> None:
 def test_parse_record_refuses_non_objects(raw, message) -> None:
     with pytest.raises(InvalidAction, match=message):
         parse_record(Directory, raw)
+
+
+def test_a_url_target_is_keyed_by_its_digest_never_by_the_url() -> None:
+    url = "https://discord.com/api/webhooks/123/very-secret-token"
+    hook = NotificationAction.model_validate({**ACTION, "service_type": "webhook", "integration_id": None,
+                                              "target_identifier": url})
+    key = hook.target_key()
+    assert "very-secret-token" not in key and "discord.com" not in key
+    assert key == hook.target_key() and key.startswith("webhook:specific:-:url-")
+    other = hook.model_copy(update={"target_identifier": url + "x"})
+    assert other.target_key() != key
