@@ -57,5 +57,10 @@ def problems_text(problems: Iterable[Problem]) -> str:
     return orjson.dumps([p.as_dict() for p in problems]).decode()
 
 
+def iso(epoch: float | None) -> str | None:
+    """``epoch`` as a header's time: ISO 8601 UTC, to the second (``None`` stays ``None``)."""
+    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,4 +1,4 @@
-"""Typed records that travel between the stages: ``Delivery`` and ``Outcome``."""
+"""Typed records that travel between the stages: ``Delivery`` and ``Outcome``, and ``Origin``."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ class Origin(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
+
+    @classmethod
+    def of(cls, event: Any) -> "Origin":
+        """Where ``event`` was read: a Faust event, or a record read back (``event.message``)."""
+        message = event.message
+        return cls(topic=message.topic, partition=message.partition, offset=message.offset)
 
 
 class Delivery(BaseModel):

@@ -6,7 +6,7 @@
 ``dispatch``      deliveries → dedup → circuit → registration ``fire()`` → outcomes
 ``retry``         what follows a failed attempt; parking in the retry tier topics
 ``delay``         the retry tiers' delay queue, back to the deliveries topic when due
-``dead_letters``  the deliveries DLQ; ``rejects``: the events DLQ and rejected configs
+``dead_letters``  the events DLQ, rejected configs and the deliveries DLQ (one writer)
 ``ratelimit``     per-target pacing to a service's rate limit
 ``inflight``      bounded concurrency with per-target order
 ``acks``          acks in offset order, so a commit never passes work in flight

@@ -28,7 +28,7 @@ from notification_actions.models.validation import parse_record
 from notification_actions.models.registry import Registry
 from notification_actions.settings import Settings
 from notification_actions.kafka.gaps import GapReader
-from notification_actions.streams.rejects import Rejecter
+from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionsTable
 from notification_actions.tables.directory import DirectoryTable
 from notification_actions.tables.integrations import IntegrationsTable
@@ -59,7 +59,7 @@ class ConfigStage:
         actions: ActionsTable,
         integrations: IntegrationsTable,
         directory: DirectoryTable,
-        rejected: Rejecter,
+        rejected: DeadLetters,
         gaps: GapReader,
     ) -> None:
         self.settings = settings
@@ -101,12 +101,12 @@ class ConfigStage:
             await apply(event)
         except InvalidAction as exc:
             self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
-            await self.rejected.reject_with_body(event, exc.problems, error_class="InvalidAction", secret=secret)
+            await self.rejected.send_report(event, exc.problems, error_class="InvalidAction", secret=secret)
         except Exception as exc:
             log.exception("config record failed unexpectedly")
             self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
             problem = Problem("", f"internal error while applying: {type(exc).__name__}")
-            await self.rejected.reject_with_body(event, [problem], error_class="InternalError", secret=secret)
+            await self.rejected.send_report(event, [problem], error_class="InternalError", secret=secret)
 
     # --- actions --------------------------------------------------------------
     async def _apply_action(self, event: faust.EventT) -> None:

@@ -35,7 +35,7 @@ from notification_actions.models import Integration
 from notification_actions.registrations.base import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
 from notification_actions.kafka.acks import OrderedAcks, Ticket
-from notification_actions.streams.dead_letters import DeliveryDeadLetters
+from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.inflight import InFlight
 from notification_actions.streams.pacing import Pacer
@@ -91,7 +91,7 @@ class DispatchStage:
         circuits: CircuitTable,
         outcomes: faust.TopicT,
         tiers: RetryTiers,
-        dead_letters: DeliveryDeadLetters,
+        dead_letters: DeadLetters,
         crash,
         gaps: GapReader,
     ) -> None:
@@ -158,7 +158,7 @@ class DispatchStage:
         try:
             delivery = Delivery.from_bytes(event.value)
         except Exception as exc:
-            await self.dead_letters.send_raw(event, exc)
+            await self.dead_letters.send_undecodable(event, exc)
             self.metrics.dead_letters.labels("unknown").inc()
             return
         target = delivery.target_key
@@ -208,7 +208,7 @@ class DispatchStage:
                 decision = None
             if decision is None or decision.kind == "dead":
                 outcome = await self._record(delivery, "dead", latency_ms, integration, error=error)
-                await self.dead_letters.send(event.key, delivery, outcome)
+                await self.dead_letters.send_delivery(event.key, delivery, outcome)
                 self.metrics.dead_letters.labels(action.service_type.slug).inc()
                 self._finish(delivery)
                 return

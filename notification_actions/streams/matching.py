@@ -22,7 +22,7 @@ from notification_actions.models import ActionTrigger, Event, NotificationAction
 from notification_actions.settings import Settings
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.gaps import GapReader
-from notification_actions.streams.rejects import Rejecter, origin_of
+from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionIndex
 from notification_actions.tables.throttle import ThrottleTable
 
@@ -61,7 +61,7 @@ class MatchingStage:
         index: ActionIndex,
         throttle: ThrottleTable,
         deliveries: faust.TopicT,
-        dead_events: Rejecter,
+        dead_events: DeadLetters,
         gaps: GapReader,
     ) -> None:
         self.settings = settings
@@ -93,13 +93,13 @@ class MatchingStage:
         try:
             await self.handle(event)
         except Exception as exc:
-            log.exception("matching failed at %s", origin_of(event))
-            await self.dead_events.reject(
+            log.exception("matching failed at %s", Origin.of(event))
+            await self.dead_events.send_record(
                 event, [Problem("", f"internal error: {type(exc).__name__}")], error_class="InternalError"
             )
 
     async def handle(self, event: faust.EventT) -> None:
-        origin = origin_of(event)
+        origin = Origin.of(event)
         try:
             decoded = decode_event(
                 event.value,
@@ -109,7 +109,7 @@ class MatchingStage:
         except InvalidEvent as exc:
             self.counts["invalid"] += 1
             self.metrics.events.labels(getattr(self.topic_triggers.get(origin.topic), "slug", "unknown"), "invalid").inc()
-            await self.dead_events.reject(event, exc.at(str(origin)).problems, error_class="InvalidEvent")
+            await self.dead_events.send_record(event, exc.at(str(origin)).problems, error_class="InvalidEvent")
             return
         self.counts["valid"] += 1
         self.metrics.events.labels(decoded.trigger.slug, "valid").inc()

@@ -28,13 +28,9 @@ from notification_actions.settings import Settings
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery
 
-__all__ = ["Decision", "RetryPolicy", "iso"]
+__all__ = ["Decision", "RetryPolicy", "RetryTiers"]
 
 RATE_LIMIT_CODES = {"429", "ratelimited", "rate_limited"}
-
-
-def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ class RetryTiers:
                     h.DUE_AT: repr(due),
                     h.TIER: tier,
                     h.ATTEMPTS: delivery.attempt - 1,
-                    h.FIRST_ATTEMPT_AT: iso(delivery.first_attempt_at),
+                    h.FIRST_ATTEMPT_AT: h.iso(delivery.first_attempt_at),
                     h.LAST_ERROR: delivery.last_error,
                     h.ACTION_ID: delivery.action.id,
                     h.ORGANIZATION_ID: delivery.action.organization_id,

@@ -18,12 +18,11 @@ from notification_actions.metrics import Metrics
 from notification_actions.models.registry import REGISTRY, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.config import ConfigStage
-from notification_actions.streams.dead_letters import DeliveryDeadLetters
+from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.streams.delay import DelayQueue
 from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.streams.matching import MatchingStage
-from notification_actions.streams.rejects import Rejecter
 from notification_actions.streams.retry import RetryTiers
 from notification_actions.kafka.topics import event_topics
 from notification_actions.tables.actions import ActionsTable
@@ -119,18 +118,18 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
 
     config = ConfigStage(
         settings, registry, actions, integrations, directory,
-        Rejecter(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
+        DeadLetters(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
         gaps(settings.config_topic, settings.integrations_topic, settings.directory_topic),
     )
     matching = MatchingStage(
         settings, triggers, actions.index, throttle, deliveries,
-        Rejecter(_raw_topic(app, settings.events_dlq_topic), kind="event"),
+        DeadLetters(_raw_topic(app, settings.events_dlq_topic), kind="event"),
         gaps(*triggers),
     )
     dispatch = DispatchStage(
         settings, registry, integrations, directory, dedup, circuits, outcomes,
         RetryTiers([_raw_topic(app, name) for name in settings.retry_topics()]),
-        DeliveryDeadLetters(_raw_topic(app, settings.deliveries_dlq_topic)),
+        DeadLetters(_raw_topic(app, settings.deliveries_dlq_topic), kind="delivery"),
         crash=app.crash,
         gaps=gaps(settings.deliveries_topic),
     )
