@@ -1,9 +1,13 @@
 """Config topics → validated → tables. Refused records go to the rejected topic.
 
 Three agents, one per compacted topic (key = the record's id, null value =
-delete). A record is applied only when it is valid as a whole; otherwise the
-previous version stays in force and the rejected topic gets the record with a
-reason per field.
+delete), each through its own guarded loop (``kafka/loop.py``: records Faust
+skipped read back first; each record acked once applied or rejected). A
+record is applied only when it is valid as a whole; otherwise the previous
+version stays in force and the rejected topic gets the record with a reason
+per field — an unexpected failure too (``InternalError``). Only a failure to
+write the rejected record, or to read back what Faust skipped, stops the
+worker, so nothing is committed past it.
 
 An action is valid when its model validates, its key equals its id, a
 registration exists for its (trigger, service, target), the integration it
@@ -28,6 +32,7 @@ from notification_actions.models.validation import parse_record
 from notification_actions.models.registry import Registry
 from notification_actions.settings import Settings
 from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.loop import Crash, ConsumeLoop
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionsTable
 from notification_actions.tables.directory import DirectoryTable
@@ -61,6 +66,7 @@ class ConfigStage:
         directory: DirectoryTable,
         rejected: DeadLetters,
         gaps: GapReader,
+        crash: Crash,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -68,45 +74,39 @@ class ConfigStage:
         self.integrations = integrations
         self.directory = directory
         self.rejected = rejected
-        self.gaps = gaps
-        self.busy = 0  # three agents share this stage
+        self.gaps = gaps  # the three agents' topics share one reader (and its tail sweep)
+        self.crash = crash
+        self._actions = self._loop("action", self._apply_action, secret=False)
+        self._integrations = self._loop("integration", self._apply_integration, secret=True)
+        self._directory = self._loop("directory", self._apply_directory, secret=False)
 
     # --- agents ---------------------------------------------------------------
     async def actions_agent(self, stream: faust.StreamT) -> None:
-        await self._consume(stream, self._apply_action, secret=False)
+        await self._actions.run(stream)
 
     async def integrations_agent(self, stream: faust.StreamT) -> None:
-        await self._consume(stream, self._apply_integration, secret=True)
+        await self._integrations.run(stream)
 
     async def directory_agent(self, stream: faust.StreamT) -> None:
-        await self._consume(stream, self._apply_directory, secret=False)
-
-    async def _consume(self, stream: faust.StreamT, apply, *, secret: bool) -> None:
-        async for event in stream.events():
-            self.busy += 1
-            for skipped in await self.gaps.before(event):  # records Faust never handed over (gaps.py)
-                await self._guarded(skipped, apply, secret=secret)
-                skipped.ack()
-            await self._guarded(event, apply, secret=secret)
-            self.busy -= 1
+        await self._directory.run(stream)
 
     def idle(self) -> bool:
         """No config record being applied (the tail sweep of gaps.py only looks at idle stages)."""
-        return self.busy == 0
+        return all(loop.idle() for loop in (self._actions, self._integrations, self._directory))
 
-    async def _guarded(self, event: faust.EventT, apply, *, secret: bool) -> None:
-        # Faust acks an event whose agent raised: nothing may escape, or the
-        # record would vanish. Every failure is a rejection with a reason.
-        try:
-            await apply(event)
-        except InvalidAction as exc:
-            self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
-            await self.rejected.send_report(event, exc.problems, error_class="InvalidAction", secret=secret)
-        except Exception as exc:
-            log.exception("config record failed unexpectedly")
-            self.metrics.config_rejected.labels(apply.__name__.removeprefix("_apply_")).inc()
+    def _loop(self, kind: str, apply, *, secret: bool) -> ConsumeLoop:
+        """One agent's guarded loop: ``apply`` a record; whatever it raises is a rejection with reasons."""
+
+        async def reject(event: faust.EventT, exc: Exception) -> None:
+            self.metrics.config_rejected.labels(kind).inc()
+            if isinstance(exc, InvalidAction):
+                await self.rejected.send_report(event, exc.problems, error_class="InvalidAction", secret=secret)
+                return
+            log.error("config record failed unexpectedly", exc_info=exc)
             problem = Problem("", f"internal error while applying: {type(exc).__name__}")
             await self.rejected.send_report(event, [problem], error_class="InternalError", secret=secret)
+
+        return ConsumeLoop(f"config ({kind})", self.gaps, apply, reject, crash=self.crash)
 
     # --- actions --------------------------------------------------------------
     async def _apply_action(self, event: faust.EventT) -> None:

@@ -1,8 +1,10 @@
 """Deliveries → registration ``fire()`` → outcomes; retries, circuits, dead letters.
 
-The agent reads the deliveries topic without automatic acks and hands each
-delivery to an :class:`InFlight` set (per-target order, bounded pending) while
-at most ``max_in_flight`` fires run at once. Per delivery, in order:
+The agent reads the deliveries topic through the guarded loop of
+``kafka/loop.py``, which hands each delivery (records Faust skipped, read
+back, first) to an :class:`InFlight` set — per-target order, bounded
+pending — while at most ``max_in_flight`` fires run at once. Per delivery,
+in order:
 
 1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay);
 2. if its target's circuit is open, park it behind the circuit's head
@@ -12,10 +14,14 @@ at most ``max_in_flight`` fires run at once. Per delivery, in order:
 4. write an outcome for every attempt; on success mark the dedup key; on a
    retryable failure retry in-process or park in a retry tier
    (``retry.py``); on a permanent one, or past the limits, dead-letter;
-5. ack — in offset order per partition (``acks.py``), so the committed
-   offset never passes a delivery still in flight. Faust flushes the
-   producer before it commits, so outcomes, parked deliveries and dead
+5. ack — the loop's, in offset order per partition (``acks.py``), so the
+   committed offset never passes a delivery still in flight. Faust flushes
+   the producer before it commits, so outcomes, parked deliveries and dead
    letters are on the broker before the offset moves.
+
+``handle()`` turns every failure of a delivery into an outcome; what still
+escapes it (a broken producer: an outcome that cannot be written) stops the
+worker, and the delivery is never acked, so it is fired again after a restart.
 """
 
 from __future__ import annotations
@@ -34,10 +40,9 @@ from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Integration
 from notification_actions.registrations.base import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
-from notification_actions.kafka.acks import OrderedAcks, Ticket
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.kafka.gaps import GapReader
-from notification_actions.kafka.inflight import InFlight
+from notification_actions.kafka.loop import Crash, ConsumeLoop
 from notification_actions.streams.pacing import Pacer
 from notification_actions.models.delivery import Delivery, Outcome
 from notification_actions.streams.retry import RetryPolicy, RetryTiers
@@ -92,7 +97,7 @@ class DispatchStage:
         outcomes: faust.TopicT,
         tiers: RetryTiers,
         dead_letters: DeadLetters,
-        crash,
+        crash: Crash,
         gaps: GapReader,
     ) -> None:
         self.settings = settings
@@ -104,14 +109,19 @@ class DispatchStage:
         self.outcomes = outcomes
         self.tiers = tiers
         self.dead_letters = dead_letters
-        self.crash = crash
         self.gaps = gaps
+        # On rebalance and on shutdown Faust waits (stream_wait_empty) until
+        # every message this stream took is acked, then commits: in-flight
+        # deliveries finish and record their outcomes first.
+        self.loop = ConsumeLoop(
+            "dispatch", gaps, self.handle, self._cannot_record, crash=crash,
+            max_pending=max(settings.max_in_flight * 8, 256),
+        )
         self.policy = RetryPolicy(settings)
         self.pacer = Pacer()
         self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
         self._http: httpx.AsyncClient | None = None
         self._firing: asyncio.Semaphore | None = None
-        self._jobs: InFlight | None = None
 
     async def agent(self, stream: faust.StreamT) -> None:
         if self._http is None:
@@ -120,20 +130,11 @@ class DispatchStage:
                 timeout=self.settings.http_timeout_seconds, max_connections=self.settings.max_in_flight * 2,
                 settings=self.settings,
             )
-        jobs = self._jobs = InFlight(max_pending=max(self.settings.max_in_flight * 8, 256))
-        acks = OrderedAcks()
-        # On rebalance and on shutdown Faust waits (stream_wait_empty) until
-        # every message this stream took is acked, then commits: in-flight
-        # deliveries finish and record their outcomes first.
-        async for event in stream.noack().events():
-            # Records Faust never handed over go first, keeping per-target order (gaps.py).
-            for item in [*await self.gaps.before(event), event]:
-                ticket = acks.track(item)
-                await jobs.submit(item.key, lambda ticket=ticket: self._handle_then_ack(ticket, acks))
+        await self.loop.run(stream)
 
     def idle(self) -> bool:
         """Nothing in flight (the tail sweep of gaps.py only looks at idle stages)."""
-        return self._jobs is None or len(self._jobs) == 0
+        return self.loop.idle()
 
     async def close(self, *args: object, **kwargs: object) -> None:
         """Close the HTTP client; connected to ``app.on_before_shutdown`` (after the drain)."""
@@ -141,17 +142,12 @@ class DispatchStage:
             await self._http.aclose()
             self._http = None
 
-    async def _handle_then_ack(self, ticket: Ticket, acks: OrderedAcks) -> None:
-        try:
-            await self.handle(ticket.event)
-        except Exception as exc:
-            # Only a broken producer gets here (handle() turns every delivery
-            # failure into an outcome). Without an ack the commit cannot pass
-            # this delivery, so it is redelivered after a restart: crash now.
-            log.critical("could not record the outcome of a delivery; stopping the worker: %r", exc)
-            await self.crash(exc)
-            return
-        acks.done(ticket)
+    async def _cannot_record(self, event: faust.EventT, exc: Exception) -> None:
+        # Only a broken producer gets here (handle() turns every delivery
+        # failure into an outcome): the outcome could not be recorded.
+        # Re-raised, it is fatal to the loop, which logs it and stops the
+        # worker; the delivery is not acked, so the commit cannot pass it.
+        raise exc
 
     # --- one delivery -----------------------------------------------------------
     async def handle(self, event: faust.EventT) -> None:

@@ -1,8 +1,12 @@
 """Events → matched against the actions → one delivery per match.
 
-One agent consumes every ``events.<trigger>`` topic. Each event is decoded
-once; an invalid one goes untouched to the events DLQ with the reason and its
-place in headers, and the agent carries on. A valid event meets only the
+One agent consumes every ``events.<trigger>`` topic through the guarded loop
+of ``kafka/loop.py`` (records Faust skipped read back first; each event acked
+once handled). Each event is decoded once; an invalid one goes untouched to
+the events DLQ with the reason and its place in headers, and the agent
+carries on; so does an event whose matching failed unexpectedly
+(``InternalError``). Only a failure to write to the DLQ, or to read back
+what Faust skipped, stops the worker, so nothing is committed past it. A valid event meets only the
 actions of its (organization, trigger) through the index, then, in order:
 enabled, project scope, conditions, throttle. Each survivor becomes a
 ``Delivery`` keyed by its target, so one target's deliveries share a
@@ -22,6 +26,7 @@ from notification_actions.models import ActionTrigger, Event, NotificationAction
 from notification_actions.settings import Settings
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.loop import Crash, ConsumeLoop
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionIndex
 from notification_actions.tables.throttle import ThrottleTable
@@ -63,6 +68,7 @@ class MatchingStage:
         deliveries: faust.TopicT,
         dead_events: DeadLetters,
         gaps: GapReader,
+        crash: Crash,
     ) -> None:
         self.settings = settings
         self.topic_triggers = topic_triggers
@@ -71,32 +77,22 @@ class MatchingStage:
         self.deliveries = deliveries
         self.dead_events = dead_events
         self.gaps = gaps
-        self.busy = False
+        self.loop = ConsumeLoop("matching", gaps, self.handle, self._internal_error, crash=crash)
         self.counts = {"valid": 0, "invalid": 0, "matched": 0, "throttled": 0}
 
     async def agent(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            self.busy = True
-            for skipped in await self.gaps.before(event):  # records Faust never handed over (gaps.py)
-                await self._guarded(skipped)
-                skipped.ack()
-            await self._guarded(event)
-            self.busy = False
+        await self.loop.run(stream)
 
     def idle(self) -> bool:
-        """Waiting for the next event (the tail sweep of gaps.py only looks at idle stages)."""
-        return not self.busy
+        """Every event taken is handled and acked (the tail sweep of gaps.py only looks at idle stages)."""
+        return self.loop.idle()
 
-    async def _guarded(self, event: faust.EventT) -> None:
-        # Faust acks an event whose agent raised, losing it: every failure
-        # is caught here and the event dead-lettered with its reason.
-        try:
-            await self.handle(event)
-        except Exception as exc:
-            log.exception("matching failed at %s", Origin.of(event))
-            await self.dead_events.send_record(
-                event, [Problem("", f"internal error: {type(exc).__name__}")], error_class="InternalError"
-            )
+    async def _internal_error(self, event: faust.EventT, exc: Exception) -> None:
+        # The loop's guard: a failure of ours is the event's dead letter, with its reason.
+        log.error("matching failed at %s", Origin.of(event), exc_info=exc)
+        await self.dead_events.send_record(
+            event, [Problem("", f"internal error: {type(exc).__name__}")], error_class="InternalError"
+        )
 
     async def handle(self, event: faust.EventT) -> None:
         origin = Origin.of(event)

@@ -2,7 +2,8 @@
 
 ``build(settings)`` returns a :class:`Service` holding the app and every stage,
 so tests and tools can reach the parts without module-level globals.
-Agent concurrency is 1 everywhere (see ``streams/inflight.py`` for why).
+Agent concurrency is 1 everywhere (see ``kafka/inflight.py`` for why); every
+agent consumes through the guarded loop of ``kafka/loop.py``.
 """
 
 from __future__ import annotations
@@ -113,18 +114,20 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
     circuits = CircuitTable(app, partitions=settings.topic_partitions)
 
-    def gaps(*topics: str) -> GapReader:  # one per stage; see streams/gaps.py
+    def gaps(*topics: str) -> GapReader:  # one per stage; see kafka/gaps.py
         return GapReader(settings, lambda: app.consumer, topics)
 
     config = ConfigStage(
         settings, registry, actions, integrations, directory,
         DeadLetters(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
         gaps(settings.config_topic, settings.integrations_topic, settings.directory_topic),
+        crash=app.crash,
     )
     matching = MatchingStage(
         settings, triggers, actions.index, throttle, deliveries,
         DeadLetters(_raw_topic(app, settings.events_dlq_topic), kind="event"),
         gaps(*triggers),
+        crash=app.crash,
     )
     dispatch = DispatchStage(
         settings, registry, integrations, directory, dedup, circuits, outcomes,
@@ -145,7 +148,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
 
     @app.timer(interval=3.0)
     async def sweep_tails() -> None:
-        # streams/gaps.py: records at a partition's tail that never reached an idle stage.
+        # kafka/gaps.py: records at a partition's tail that never reached an idle stage.
         for stage in (config, matching, dispatch):
             try:
                 await stage.gaps.sweep(idle=stage.idle())

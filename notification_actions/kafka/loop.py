@@ -1,0 +1,128 @@
+"""One guarded consume loop for every stage: read back, handle, guard, ack.
+
+Every agent (the three config agents, matching, dispatch) runs its stream
+through a :class:`ConsumeLoop`. Per record the stream hands over:
+
+1. **read back** — ``GapReader.before(event)`` returns the records of its
+   partition Faust fetched but never handed over (``gaps.py``); they are
+   handled first, so order holds;
+2. **handle** — each item (the read-back ones, then the event) goes to the
+   stage's ``handle`` coroutine: inline, in the agent's task (config,
+   matching), or — given ``max_pending`` — as a job of an :class:`InFlight`
+   set (dispatch): one key's items in order, other keys' beside them. Each
+   job is its own asyncio task created from the agent's task, so it sees the
+   event Faust put in the context, which is how a table write finds its
+   partition (``inflight.py``). Agent concurrency stays 1;
+3. **guard** — an exception from ``handle`` goes to the stage's
+   ``on_error(item, exc)`` (matching dead-letters the event, config writes a
+   rejected record); when ``on_error`` returns, the item counts as handled.
+   When ``on_error`` raises (dispatch re-raises: only a broken producer gets
+   there), the failure is *fatal*;
+4. **ack** — the stream is read with ``noack()``, and every item, handed over
+   or read back, is acked the same way: through :class:`OrderedAcks`, once
+   handled, in offset order per partition. The committed offset never passes
+   an item not yet handled, and Faust's ``stream_wait_empty`` (left on) waits
+   for exactly these acks before a rebalance or a stop commits.
+
+A fatal failure is logged and handed to ``crash`` (the app's: the worker stops,
+and its successor reads again from the committed offset). The item is never
+acked, and since acks go in offset order nothing after it in its partition is
+acked either. The read-back itself raising is fatal too: the event that
+revealed the hole is tracked but never acked, so no commit passes the hole —
+rather than carry on without the skipped records, the worker stops. After a
+fatal failure the loop takes no further record.
+
+:meth:`ConsumeLoop.idle` — nothing taken and not yet acked — is what the tail
+sweep of ``gaps.py`` asks before it seeks a partition back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import faust
+
+from notification_actions.kafka.acks import OrderedAcks, Ticket
+from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.inflight import InFlight
+from notification_actions.models.delivery import Origin
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ConsumeLoop"]
+
+Handle = Callable[[faust.EventT], Awaitable[None]]
+OnError = Callable[[faust.EventT, Exception], Awaitable[None]]
+Crash = Callable[[BaseException], Awaitable[None]]
+
+
+class ConsumeLoop:
+    def __init__(
+        self,
+        name: str,
+        gaps: GapReader,
+        handle: Handle,
+        on_error: OnError,
+        *,
+        crash: Crash,
+        max_pending: int | None = None,
+    ) -> None:
+        self.name = name  # for the log: which stage's loop
+        self.gaps = gaps
+        self.handle = handle
+        self.on_error = on_error
+        self.crash = crash
+        self.max_pending = max_pending  # None: handle inline; else jobs in an InFlight set
+        self.failed: BaseException | None = None
+        self._taking = False
+        self._acks: OrderedAcks | None = None
+
+    async def run(self, stream: faust.StreamT) -> None:
+        """Consume ``stream`` until it ends or a failure is fatal (see the module docstring)."""
+        acks = self._acks = OrderedAcks()  # an agent restarted by Faust starts afresh
+        jobs = InFlight(max_pending=self.max_pending) if self.max_pending else None
+        async for event in stream.noack().events():
+            if self.failed is not None:
+                return  # the worker is stopping: take nothing more
+            self._taking = True
+            try:
+                try:
+                    items = [*await self.gaps.before(event), event]
+                except Exception as exc:
+                    acks.track(event)  # never done: no ack passes the hole this event revealed
+                    await self._fatal(exc, f"reading back the records skipped before {Origin.of(event)}")
+                    return
+                for item in items:
+                    ticket = acks.track(item)
+                    if jobs is None:
+                        await self._handle(ticket, acks)
+                        if self.failed is not None:
+                            return
+                    else:
+                        await jobs.submit(item.key, lambda ticket=ticket: self._handle(ticket, acks))
+            finally:
+                self._taking = False
+
+    def idle(self) -> bool:
+        """Nothing taken and not yet acked (the tail sweep of gaps.py only looks at idle stages)."""
+        return not self._taking and (self._acks is None or self._acks.waiting() == 0)
+
+    async def _handle(self, ticket: Ticket, acks: OrderedAcks) -> None:
+        item = ticket.event
+        try:
+            try:
+                await self.handle(item)
+            except Exception as exc:
+                await self.on_error(item, exc)
+        except Exception as exc:
+            await self._fatal(exc, f"handling {Origin.of(item)}")
+            return
+        acks.done(ticket)
+
+    async def _fatal(self, exc: Exception, doing: str) -> None:
+        if self.failed is None:
+            self.failed = exc
+        log.critical("%s: %s failed; stopping the worker so that no commit passes it: %r",
+                     self.name, doing, exc, exc_info=exc)
+        await self.crash(exc)
