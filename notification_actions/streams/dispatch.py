@@ -168,7 +168,7 @@ class DispatchStage:
         circuit = self.circuits.get(target)
         if circuit is not None:
             if delivery.seq is None:
-                delivery.seq = self.circuits.park(target, circuit.tier)
+                delivery.seq = self.circuits.enqueue(target, circuit.tier)
                 await self._park(event, delivery, circuit.tier, self.settings.retry_delays_seconds[circuit.tier])
                 return
             if delivery.seq < circuit.head:
@@ -219,7 +219,7 @@ class DispatchStage:
                 continue
             assert decision.tier is not None
             if delivery.seq is None:
-                delivery.seq = self.circuits.park(target, decision.tier)
+                delivery.seq = self.circuits.enqueue(target, decision.tier)
             else:
                 self.circuits.moved_to(target, decision.tier)
             await self._park(event, delivery, decision.tier, decision.wait)
@@ -232,7 +232,7 @@ class DispatchStage:
     async def _park(self, event: faust.EventT, delivery: Delivery, tier: int, wait: float) -> None:
         self.counts["parked"] += 1
         self.metrics.parked.labels(delivery.action.service_type.slug, str(tier)).inc()
-        await self.tiers.park(event.key, delivery, tier=tier, wait=wait)
+        await self.tiers.send(event.key, delivery, tier=tier, wait=wait)
 
     async def _record(
         self,

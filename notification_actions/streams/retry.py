@@ -73,7 +73,7 @@ class RetryTiers:
     def __init__(self, topics: list[faust.TopicT]) -> None:
         self.topics = topics
 
-    async def park(self, key: bytes, delivery: Delivery, *, tier: int, wait: float) -> float:
+    async def send(self, key: bytes, delivery: Delivery, *, tier: int, wait: float) -> float:
         due = time.time() + wait
         delivery.tier = tier
         await self.topics[tier].send(

@@ -1,9 +1,10 @@
 """Per-target circuits: a target whose delivery is in the retry path is *open*.
 
 While a target's circuit is open, its deliveries wait in the retry path, in
-order: each gets a sequence number, and only the circuit's *head* (the
-oldest still waiting) is fired; later ones are parked behind it in the same
-or a later retry tier. That keeps a broken target from being hammered (one
+order: each takes a place in the target's queue (:meth:`CircuitTable.enqueue`,
+a sequence number), and only the circuit's *head* (the oldest still waiting)
+is fired; later ones are parked behind it — written to the same or a later
+retry tier topic. That keeps a broken target from being hammered (one
 attempt per tier delay, not one per delivery), keeps other targets
 unaffected, and keeps order across retries: a resolve never overtakes its
 trigger. The circuit closes when its last parked delivery is done.
@@ -30,8 +31,8 @@ __all__ = ["Circuit", "CircuitTable"]
 
 
 class Circuit(BaseModel):
-    head: int = 0          # sequence number of the oldest parked delivery
-    next: int = 0          # sequence number the next parked delivery gets
+    head: int = 0          # sequence number of the oldest delivery in the queue
+    next: int = 0          # sequence number the next delivery enqueued gets
     tier: int = 0          # the latest tier a parked delivery of this target waits in
     opened_at: float = 0.0
 
@@ -56,7 +57,7 @@ class CircuitTable:
     def _put(self, target: str, circuit: Circuit) -> None:
         self.table[target.encode()] = orjson.dumps(circuit.model_dump())
 
-    def park(self, target: str, tier: int) -> int:
+    def enqueue(self, target: str, tier: int) -> int:
         """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq."""
         circuit = self.get(target)
         if circuit is None:
