@@ -1,4 +1,9 @@
-"""Typed records that travel between the stages: ``Delivery`` and ``Outcome``, and ``Origin``."""
+"""Typed records that travel between the stages: ``Delivery`` and ``Outcome``, and ``Origin``.
+
+A ``Delivery`` is not changed in place: each step of its way gives a new value
+(``first_attempted``, ``next_attempt``, ``queued``, ``out_of_queue``), so what
+was fired, recorded and parked is always the value the code names.
+"""
 
 from __future__ import annotations
 
@@ -74,6 +79,22 @@ class Delivery(BaseModel):
     def target_key(self) -> str:
         """Deliveries with the same target key are fired in order (it is also the Kafka key)."""
         return self.action.target_key()
+
+    def first_attempted(self, at: float) -> "Delivery":
+        """This delivery with the time of its first attempt (``at``, unless one is already known)."""
+        return self if self.first_attempt_at is not None else self.model_copy(update={"first_attempt_at": at})
+
+    def next_attempt(self, last_error: str) -> "Delivery":
+        """The delivery to try again after an attempt that failed with ``last_error``."""
+        return self.model_copy(update={"attempt": self.attempt + 1, "last_error": last_error})
+
+    def queued(self, seq: int, tier: int) -> "Delivery":
+        """This delivery at place ``seq`` of its target's queue, waiting in retry tier ``tier``."""
+        return self.model_copy(update={"seq": seq, "tier": tier})
+
+    def out_of_queue(self) -> "Delivery":
+        """This delivery with no place in a queue (its circuit closed meanwhile): an ordinary one again."""
+        return self if self.seq is None else self.model_copy(update={"seq": None})
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

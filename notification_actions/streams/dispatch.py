@@ -7,13 +7,16 @@ pending — while at most ``max_in_flight`` fires run at once. Per delivery,
 in order:
 
 1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay);
-2. if its target's circuit is open, park it behind the circuit's head
-   (``tables/circuits.py``) unless it *is* the head;
+2. if its target's circuit is open, give it a place in the target's queue
+   and park it behind the circuit's head (``tables/circuits.py``) unless it
+   *is* the head;
 3. pace to the registration's ``rate_limit``, resolve the integration
-   (credentials never travel in deliveries) and fire;
-4. write an outcome for every attempt; on success mark the dedup key; on a
-   retryable failure retry in-process or park in a retry tier
-   (``retry.py``); on a permanent one, or past the limits, dead-letter;
+   (credentials never travel in deliveries) and fire: one :class:`Attempt`;
+4. write an outcome for every attempt, then do what
+   ``RetryPolicy.decide`` (``retry.py``) says: ok — mark the dedup key;
+   quick — retry in-process; park — write it to retry tier *n*; dead —
+   dead-letter it. Each step gives the delivery a new value
+   (``next_attempt``, ``queued``, …); none is changed in place;
 5. ack — the loop's, in offset order per partition (``acks.py``), so the
    committed offset never passes a delivery still in flight. Faust flushes
    the producer before it commits, so outcomes, parked deliveries and dead
@@ -45,7 +48,7 @@ from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
 from notification_actions.streams.pacing import Pacer
 from notification_actions.models.delivery import Delivery, Outcome
-from notification_actions.streams.retry import RetryPolicy, RetryTiers
+from notification_actions.streams.retry import Attempt, RetryPolicy, RetryTiers
 from notification_actions.tables.circuits import CircuitTable
 from notification_actions.tables.dedup import DedupTable
 from notification_actions.tables.directory import DirectoryTable
@@ -75,6 +78,12 @@ def _secret_values(integration: Integration) -> list[str]:
         else:
             out.append(value.get_secret_value())
     return out
+
+
+def _last_error(attempt: Attempt) -> str:
+    """What a delivery carries of its last failed attempt (credentials masked)."""
+    error = attempt.error
+    return f"{type(error).__name__}: {redact(str(error), attempt.integration)}"[:500]
 
 
 def _ids(delivery: Delivery) -> dict:
@@ -162,25 +171,22 @@ class DispatchStage:
             self.counts["duplicate"] += 1
             self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
             log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=_ids(delivery))
-            if delivery.seq is not None:
-                self.circuits.finish(target, delivery.seq)
+            self._finish(delivery)
             return
         circuit = self.circuits.get(target)
-        if circuit is not None:
-            if delivery.seq is None:
-                delivery.seq = self.circuits.enqueue(target, circuit.tier)
-                await self._park(event, delivery, circuit.tier, self.settings.retry_delays_seconds[circuit.tier])
-                return
-            if delivery.seq < circuit.head:
-                return  # a repeat of one that is already done
-            if delivery.seq > circuit.head:
-                await self._park(event, delivery, circuit.tier, self.settings.retry_delays_seconds[circuit.tier])
-                return
-        elif delivery.seq is not None:
-            delivery.seq = None  # its circuit closed meanwhile: an ordinary delivery again
+        if circuit is None:
+            await self._attempt(event, delivery.out_of_queue())  # a circuit closed meanwhile: an ordinary one
+            return
+        if delivery.seq is not None and delivery.seq < circuit.head:
+            return  # a repeat of one that is already done
+        if delivery.seq != circuit.head:  # new to the open circuit, or behind its head: wait in its tier
+            seq = self.circuits.enqueue(target, circuit.tier) if delivery.seq is None else delivery.seq
+            await self._park(event, delivery.queued(seq, circuit.tier), self.settings.retry_delays_seconds[circuit.tier])
+            return
         await self._attempt(event, delivery)
 
     async def _attempt(self, event: faust.EventT, delivery: Delivery) -> None:
+        """Fire, then do what ``RetryPolicy.decide`` says, until the delivery is done or parked."""
         target = delivery.target_key
         action = delivery.action
         registration = self.registry.find(action.trigger_type, action.service_type, action.target_type)
@@ -188,29 +194,24 @@ class DispatchStage:
         quick_used = 0
         while True:
             await self.pacer.wait(target, rate)
-            if delivery.first_attempt_at is None:
-                delivery.first_attempt_at = time.time()
-            result, error, latency_ms, integration = await self.fire(delivery)
-            if error is None:
-                await self._record(delivery, "ok", latency_ms, integration, fired=result)
-                if result is not None and result.wait_after:
-                    self.pacer.hold(target, result.wait_after)
+            delivery = delivery.first_attempted(time.time())
+            attempt = await self.fire(delivery)
+            decision = self.policy.decide(delivery, attempt, quick_used)
+            if decision.kind == "ok":
+                await self._record(delivery, "ok", attempt)
+                if attempt.result is not None and attempt.result.wait_after:
+                    self.pacer.hold(target, attempt.result.wait_after)
                 self.dedup.mark_delivered(delivery.dedup_key)
                 self._finish(delivery)
                 return
-            if isinstance(error, RetryableDeliveryError):
-                decision = self.policy.decide(delivery, error, quick_used)
-            else:
-                decision = None
-            if decision is None or decision.kind == "dead":
-                outcome = await self._record(delivery, "dead", latency_ms, integration, error=error)
+            if decision.kind == "dead":
+                outcome = await self._record(delivery, "dead", attempt)
                 await self.dead_letters.send_delivery(event.key, delivery, outcome)
                 self.metrics.dead_letters.labels(action.service_type.slug).inc()
                 self._finish(delivery)
                 return
-            await self._record(delivery, "retry", latency_ms, integration, error=error)
-            delivery.last_error = f"{type(error).__name__}: {redact(str(error), integration)}"[:500]
-            delivery.attempt += 1
+            await self._record(delivery, "retry", attempt)
+            delivery = delivery.next_attempt(_last_error(attempt))
             self.metrics.retries.labels(action.service_type.slug, "quick" if decision.kind == "quick" else "tier").inc()
             if decision.kind == "quick":
                 if not decision.rate_limited:
@@ -219,47 +220,41 @@ class DispatchStage:
                 continue
             assert decision.tier is not None
             if delivery.seq is None:
-                delivery.seq = self.circuits.enqueue(target, decision.tier)
+                seq = self.circuits.enqueue(target, decision.tier)
             else:
+                seq = delivery.seq
                 self.circuits.moved_to(target, decision.tier)
-            await self._park(event, delivery, decision.tier, decision.wait)
+            await self._park(event, delivery.queued(seq, decision.tier), decision.wait)
             return
 
     def _finish(self, delivery: Delivery) -> None:
         if delivery.seq is not None:
             self.circuits.finish(delivery.target_key, delivery.seq)
 
-    async def _park(self, event: faust.EventT, delivery: Delivery, tier: int, wait: float) -> None:
+    async def _park(self, event: faust.EventT, delivery: Delivery, wait: float) -> None:
+        """Write ``delivery`` to the retry tier it is queued in (``delivery.tier``), counted."""
         self.counts["parked"] += 1
-        self.metrics.parked.labels(delivery.action.service_type.slug, str(tier)).inc()
-        await self.tiers.send(event.key, delivery, tier=tier, wait=wait)
+        self.metrics.parked.labels(delivery.action.service_type.slug, str(delivery.tier)).inc()
+        await self.tiers.send(event.key, delivery, wait=wait)
 
-    async def _record(
-        self,
-        delivery: Delivery,
-        result: str,
-        latency_ms: float,
-        integration: Integration | None,
-        *,
-        fired: FireResult | None = None,
-        error: Exception | None = None,
-    ) -> Outcome:
+    async def _record(self, delivery: Delivery, result: str, attempt: Attempt) -> Outcome:
         """Write one attempt's outcome (the outcomes topic's one record per attempt)."""
-        outcome = self._outcome(delivery, result, latency_ms, integration, fired, error)
+        outcome = self._outcome(delivery, result, attempt)
         self.counts[result] += 1
         service = delivery.action.service_type.slug
         self.metrics.deliveries.labels(service, result).inc()
-        self.metrics.fire_duration.labels(service).observe(latency_ms / 1000)
+        self.metrics.fire_duration.labels(service).observe(attempt.latency_ms / 1000)
         if result != "dead":  # a dead letter is logged where it is written
             log.log(logging.INFO if result == "ok" else logging.WARNING,
                     "delivery %s %s: %s attempt %d in %.0f ms%s", delivery.dedup_key, result, service,
-                    outcome.attempt, latency_ms, f" ({outcome.error_class}: {outcome.error})" if outcome.error else "",
+                    outcome.attempt, attempt.latency_ms,
+                    f" ({outcome.error_class}: {outcome.error})" if outcome.error else "",
                     extra=_ids(delivery))
         await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
         return outcome
 
-    async def fire(self, delivery: Delivery) -> tuple[FireResult | None, Exception | None, float, Integration | None]:
-        """Fire once: ``(result, error, latency_ms, integration)``. Never raises."""
+    async def fire(self, delivery: Delivery) -> Attempt:
+        """Fire once. Never raises: a failure is the attempt's ``error``."""
         action = delivery.action
         started = time.monotonic()
         integration = None
@@ -292,17 +287,9 @@ class DispatchStage:
             error = exc
             if not isinstance(exc, DeliveryError):
                 log.error("registration raised %s for action %s", type(exc).__name__, action.id, extra=_ids(delivery))
-        return result, error, (time.monotonic() - started) * 1000, integration
+        return Attempt(result, error, (time.monotonic() - started) * 1000, integration)
 
-    def _outcome(
-        self,
-        delivery: Delivery,
-        result: str,
-        latency_ms: float,
-        integration: Integration | None,
-        fired: FireResult | None,
-        error: Exception | None,
-    ) -> Outcome:
+    def _outcome(self, delivery: Delivery, result: str, attempt: Attempt) -> Outcome:
         action = delivery.action
         base = dict(
             dedup_key=delivery.dedup_key,
@@ -313,9 +300,10 @@ class DispatchStage:
             target=action.target_type.slug,
             result=result,
             attempt=delivery.attempt,
-            latency_ms=round(latency_ms, 3),
+            latency_ms=round(attempt.latency_ms, 3),
             at=time.time(),
         )
+        fired, error, integration = attempt.result, attempt.error, attempt.integration
         if error is None:
             return Outcome(
                 status=fired.status if fired else None,

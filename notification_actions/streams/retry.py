@@ -1,13 +1,20 @@
-"""What to do after a failed attempt, and how a delivery is parked in a retry tier.
+"""What follows an attempt, and how a delivery is parked in a retry tier.
 
-A retryable failure first gets up to ``quick_retries`` in-process attempts
-with jittered exponential backoff (``quick_retry_base_seconds`` doubling; a
-``Retry-After`` is honoured when it is at most ``quick_retry_cap_seconds``).
-Rate limiting (HTTP 429, Slack's ``ratelimited``) waits without spending that
-budget. Then the delivery moves to the retry tiers (``retry_delays_seconds``,
-one topic each, each retry one tier further, the last tier repeating) until
-it succeeds, fails permanently, or passes ``max_attempts`` or
-``max_delivery_age_seconds``: then it is dead-lettered.
+``fire()`` gives one :class:`Attempt`; :meth:`RetryPolicy.decide` — the one
+place the retry decision is taken — turns it, with the delivery, into a
+:class:`Decision`:
+
+- ``ok`` — it succeeded;
+- ``dead`` — a permanent failure (or anything but a ``RetryableDeliveryError``),
+  or past ``max_attempts`` or ``max_delivery_age_seconds``: dead-letter it;
+- ``quick`` — a retryable failure gets up to ``quick_retries`` in-process
+  attempts with jittered exponential backoff (``quick_retry_base_seconds``
+  doubling; a ``Retry-After`` is honoured when it is at most
+  ``quick_retry_cap_seconds``). Rate limiting (HTTP 429, Slack's
+  ``ratelimited``) waits without spending that budget;
+- ``park`` in tier *n* — then the delivery moves to the retry tiers
+  (``retry_delays_seconds``, one topic each, each retry one tier further, the
+  last tier repeating) until one of the above.
 
 Attempt count, first-attempt time, due time, tier and the last error travel
 in headers (``na-attempts``, ``na-first-attempt-at``, ``na-due-at``,
@@ -23,19 +30,36 @@ from typing import Literal
 
 import faust
 
-from notification_actions.errors import DeliveryError
+from notification_actions.errors import RetryableDeliveryError
+from notification_actions.models import Integration
+from notification_actions.registrations.base import FireResult
 from notification_actions.settings import Settings
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery
 
-__all__ = ["Decision", "RetryPolicy", "RetryTiers"]
+__all__ = ["Attempt", "Decision", "RetryPolicy", "RetryTiers"]
 
 RATE_LIMIT_CODES = {"429", "ratelimited", "rate_limited"}
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One ``fire()``: what the service answered or the error, how long it took, and
+    the integration it was fired with (to mask its credentials in what is recorded)."""
+
+    result: FireResult | None
+    error: Exception | None
+    latency_ms: float
+    integration: Integration | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
 class Decision:
-    kind: Literal["quick", "park", "dead"]
+    kind: Literal["ok", "quick", "park", "dead"]
     wait: float = 0.0        # seconds: in-process sleep (quick) or tier delay (park)
     tier: int | None = None  # park: the tier to wait in
     rate_limited: bool = False
@@ -45,8 +69,13 @@ class RetryPolicy:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def decide(self, delivery: Delivery, error: DeliveryError, quick_used: int, now: float | None = None) -> Decision:
-        """The next step for ``delivery`` whose attempt just failed with a retryable ``error``."""
+    def decide(self, delivery: Delivery, attempt: Attempt, quick_used: int, now: float | None = None) -> Decision:
+        """The next step for ``delivery`` after ``attempt``, with ``quick_used`` quick retries spent."""
+        if attempt.ok:
+            return Decision("ok")
+        error = attempt.error
+        if not isinstance(error, RetryableDeliveryError):
+            return Decision("dead")
         s = self.settings
         now = time.time() if now is None else now
         if delivery.attempt >= s.max_attempts or now - delivery.matched_at > s.max_delivery_age_seconds:
@@ -73,9 +102,12 @@ class RetryTiers:
     def __init__(self, topics: list[faust.TopicT]) -> None:
         self.topics = topics
 
-    async def send(self, key: bytes, delivery: Delivery, *, tier: int, wait: float) -> float:
+    async def send(self, key: bytes, delivery: Delivery, *, wait: float) -> float:
+        """Write ``delivery`` to the topic of the tier it waits in (``delivery.tier``), due in ``wait`` s."""
+        tier = delivery.tier
+        if tier is None:
+            raise ValueError(f"delivery {delivery.dedup_key} has no retry tier to wait in")
         due = time.time() + wait
-        delivery.tier = tier
         await self.topics[tier].send(
             key=key,
             value=delivery.to_bytes(),
