@@ -6,11 +6,12 @@ once handled). Each event is decoded once; an invalid one goes untouched to
 the events DLQ with the reason and its place in headers, and the agent
 carries on; so does an event whose matching failed unexpectedly
 (``InternalError``). Only a failure to write to the DLQ, or to read back
-what Faust skipped, stops the worker, so nothing is committed past it. A valid event meets only the
-actions of its (organization, trigger) through the index, then, in order:
-enabled, project scope, conditions, throttle. Each survivor becomes a
-``Delivery`` keyed by its target, so one target's deliveries share a
-partition and keep their order.
+what Faust skipped, stops the worker, so nothing is committed past it.
+
+A valid event meets only the actions of its (organization, trigger) through
+the index, then, in order: enabled, project scope, conditions, throttle. Each
+survivor becomes a ``Delivery`` keyed by its target, so one target's
+deliveries share a partition and keep their order.
 """
 
 from __future__ import annotations
