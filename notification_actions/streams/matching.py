@@ -102,6 +102,7 @@ class MatchingStage:
                 event.value,
                 topic_trigger=self.topic_triggers.get(origin.topic),
                 max_bytes=self.settings.max_event_bytes,
+                key=event.key,  # must be the organization id: partitions and throttle state follow it
             )
         except InvalidEvent as exc:
             self.counts["invalid"] += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import faust
 
@@ -78,6 +79,23 @@ def _raw_topic(app: faust.App, *names: str, internal: bool = False, partitions: 
     )
 
 
+def _refused_stored_action_reporter(settings: Settings, rejected: DeadLetters, metrics: Metrics):
+    """How the actions table reports a stored action today's rules refuse (``tables/actions.py``):
+    a report on the rejected topic (origin: the actions changelog; offset unknown, -1) and a count.
+    Every worker rebuilds the same table, so each reports it once per rebuild."""
+    changelog = f"{settings.app_id}-actions-changelog"
+
+    async def report(key: str, raw: bytes, problems: list) -> None:
+        metrics.config_rejected.labels("stored_action").inc()
+        record = SimpleNamespace(
+            key=key.encode(), value=raw,
+            message=SimpleNamespace(topic=changelog, partition=0, offset=-1, headers=[], timestamp=None),
+        )
+        await rejected.send_report(record, problems, error_class="RefusedStoredAction")
+
+    return report
+
+
 def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app = faust.App(
         settings.app_id,
@@ -117,9 +135,10 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     def gaps(*topics: str) -> GapReader:  # one per stage; see kafka/gaps.py
         return GapReader(settings, lambda: app.consumer, topics)
 
+    rejected = DeadLetters(_raw_topic(app, settings.config_rejected_topic), kind="config record")
     config = ConfigStage(
         settings, registry, actions, integrations, directory,
-        DeadLetters(_raw_topic(app, settings.config_rejected_topic), kind="config record"),
+        rejected,
         gaps(settings.config_topic, settings.integrations_topic, settings.directory_topic),
         crash=app.crash,
     )
@@ -160,6 +179,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
 
     metrics = Metrics()
+    actions.on_refused = _refused_stored_action_reporter(settings, rejected, metrics)
     config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)

@@ -76,3 +76,23 @@ def test_nesting_past_the_limit_is_an_invalid_event_not_an_error():
             b"[" * depth + b"]" * depth + b"}}"
         with pytest.raises(InvalidEvent, match="nested deeper|not valid JSON"):
             decode(raw)
+
+
+async def test_an_event_keyed_by_another_organization_goes_to_the_dlq(pipeline, sink):
+    from tests.hostile.conftest import bystander_still_served, new_org
+    from tests.support.kafka import consume_until
+    from tests.support.pipeline import action, event
+
+    org, other = new_org(), new_org()
+    await pipeline.put_actions(action(f"k{org}", org, f"{sink.url}/keyed/{org}"))
+    pipeline.wait_actions(org, lambda a: f"k{org}" in a)
+    await pipeline.publish_raw(orjson.dumps(event(f"stray{org}", org)), key=str(other).encode())
+    await pipeline.publish(event(f"fine{org}", org))
+    dead = await consume_until(pipeline.bootstrap, pipeline.topic("events_dlq"),
+                               lambda rs: any(f"stray{org}".encode() in (r.value or b"") for r in rs))
+    [record] = [r for r in dead if f"stray{org}".encode() in (r.value or b"")]
+    assert record.key == str(other).encode()
+    assert f"'{other}'" in record.headers["na-error-message"] and f"organization_id {org}" in record.headers["na-error-message"]
+    [got] = await sink.wait_for(1, 30, path_prefix=f"/keyed/{org}")
+    assert got.json()["event"]["id"] == f"fine{org}"
+    await bystander_still_served(pipeline, sink)

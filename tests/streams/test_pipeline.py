@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.support.fakes.http_sink import HttpSink
-from tests.support.kafka import consume_until
+from tests.support.kafka import produce, consume_until
 from tests.support.pipeline import Pipeline, action, event, running_pipeline
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-0123456789").decode()
@@ -226,18 +226,20 @@ async def test_invalid_events_go_to_dlq_and_the_worker_carries_on(pipeline: Pipe
         "oversize": orjson.dumps(event("big", org, blob="x" * 5000)),
         "bad-data": orjson.dumps({**event("w", org), "data": {"event": 5}}),
     }
-    marker = f"dlq-{org}".encode()
-    for name, value in bad.items():
-        await pipeline.publish_raw(value, key=marker + b"-" + name.encode())
+    marker = f"dlq-{org}"
+    for name, value in bad.items():  # keyed right (the key must be the organization id): named in a header
+        await produce(pipeline.bootstrap, pipeline.events_topic(), [(str(org).encode(), value)],
+                      headers=[("test-case", f"{marker}-{name}".encode())])
     await pipeline.publish(event(f"{org}-good", org))
 
     [req] = sink.wait_for_sync(1, 30, path_prefix=f"/dlq/{org}")
     assert req.json()["event"]["id"] == f"{org}-good"
     dead = await consume_until(
         pipeline.bootstrap, pipeline.topic("events_dlq"),
-        lambda rs: sum(1 for r in rs if (r.key or b"").startswith(marker)) >= len(bad), timeout=30,
+        lambda rs: sum(1 for r in rs if r.headers.get("test-case", "").startswith(marker)) >= len(bad), timeout=30,
     )
-    mine = {r.key.decode().removeprefix(marker.decode() + "-"): r for r in dead if (r.key or b"").startswith(marker)}
+    mine = {r.headers["test-case"].removeprefix(marker + "-"): r for r in dead
+            if r.headers.get("test-case", "").startswith(marker)}
     assert set(mine) == set(bad)
     for name, record in mine.items():
         assert record.value == bad[name], f"{name}: the dead letter must be the original bytes"
