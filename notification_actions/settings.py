@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_BROKER", "Settings"]
@@ -58,9 +58,17 @@ class Settings(BaseSettings):
     directory_topic: str = Field("notification-actions.directory", description="Compacted topic of organization members and teams.")
     config_rejected_topic: str = Field("notification-actions.config.rejected", description="Refused config records with a reason per field.")
     events_dlq_topic: str = Field("notification-actions.events.dlq", description="Undecodable or invalid events, untouched; reason in headers.")
-    deliveries_topic: str = Field("notification-actions.deliveries", description="One delivery per (event, action); keyed by target.")
+    deliveries_topic: str = Field(
+        "", description="One delivery per (event, action); keyed by target. Unset: `<APP_ID>.deliveries`, so "
+        "two deployments on one cluster never fire each other's deliveries (retry tiers follow it)."
+    )
     deliveries_dlq_topic: str = Field("notification-actions.deliveries.dlq", description="Deliveries that will not be retried again.")
     outcomes_topic: str = Field("notification-actions.outcomes", description="One record per fire attempt.")
+    dlq_retention_days: float = Field(30.0, gt=0, description="Retention of the DLQs the service creates (days).")
+    rejected_retention_days: float = Field(
+        30.0, gt=0, description="Retention of the rejected-config topic the service creates (days)."
+    )
+    outcomes_retention_days: float = Field(7.0, gt=0, description="Retention of the outcomes topic it creates (days).")
 
     # --- pipeline ----------------------------------------------------------
     max_in_flight: int = Field(32, ge=1, description="Deliveries fired concurrently per worker.")
@@ -123,6 +131,12 @@ class Settings(BaseSettings):
         "(cloud metadata addresses, all of 169.254.0.0/16, stay refused).",
     )
 
+    @model_validator(mode="after")
+    def _internal_topics_follow_the_app_id(self) -> "Settings":
+        if not self.deliveries_topic:
+            self.deliveries_topic = f"{self.app_id}.deliveries"
+        return self
+
     @field_validator("api_token")
     @classmethod
     def _not_well_known(cls, token: SecretStr | None) -> SecretStr | None:
@@ -159,7 +173,7 @@ def settings_table() -> str:
         default = field.default
         if isinstance(default, Path) and str(default).startswith(str(Path.home())):
             default = "~/" + str(default.relative_to(Path.home()))
-        text = "(unset)" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        text = "(unset)" if default in (None, "") else str(default).lower() if isinstance(default, bool) else str(default)
         rows.append(f"| `NOTIFICATION_ACTIONS_{name.upper()}` | `{text}` | {field.description or ''} |")
     return "\n".join(rows)
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _default_text(name: str) -> str:
     default = Settings.model_fields[name].default
-    if default is None:
+    if default is None or default == "":
         return "(unset)"
     if isinstance(default, bool):
         return str(default).lower()

@@ -1,10 +1,18 @@
 """Every topic the service uses, and their creation before the worker starts.
 
 Event topics and the deliveries topic get ``topic_partitions`` partitions: the
-throttle and dedup tables are co-partitioned with them. The three config
-topics are compacted with one partition each: config volume is small, and one
-partition gives every change a total order (a put and a delete of the same
-action are never reordered).
+throttle, dedup and circuits tables are co-partitioned with them, so a worker
+refuses to start when one of them exists with another count (a producer that
+published before the first worker started auto-created it with the broker's
+default) — naming the topic, its count and the command that fixes it. The
+three config topics are compacted with one partition each: config volume is
+small, and one partition gives every change a total order (a put and a delete
+of the same action are never reordered).
+
+Created topics get ``min.insync.replicas=2`` when replicated 3 or more times
+(the producer uses acks=all), and the records kept for people to look at —
+DLQs, rejected configs, outcomes — their own retention
+(``*_retention_days``). Existing topics are left as they are.
 """
 
 from __future__ import annotations
@@ -15,12 +23,16 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from notification_actions.errors import ConfigError
 from notification_actions.models import ActionTrigger
 from notification_actions.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TopicSpec", "ensure_topics", "event_topics", "topic_specs", "trigger_of_topic"]
+__all__ = ["TopicSpec", "ensure_topics", "event_topics", "partition_problem", "topic_specs", "trigger_of_topic"]
+
+
+DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,16 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    co_partitioned: bool = False  # a table is partitioned like it: its count must be topic_partitions
+    retention_days: float | None = None  # None: the broker's default
+
+    def configs(self, settings: Settings) -> dict[str, str]:
+        out = {"cleanup.policy": "compact"} if self.compacted else {}
+        if self.retention_days is not None:
+            out["retention.ms"] = str(int(self.retention_days * DAY_MS))
+        if settings.topic_replication_factor >= 3:
+            out["min.insync.replicas"] = "2"
+        return out
 
 
 def event_topics(settings: Settings) -> dict[str, ActionTrigger]:
@@ -41,26 +63,39 @@ def trigger_of_topic(settings: Settings, topic: str) -> ActionTrigger | None:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     n = settings.topic_partitions
-    specs = [TopicSpec(name, n) for name in event_topics(settings)]
+    specs = [TopicSpec(name, n, co_partitioned=True) for name in event_topics(settings)]
     specs += [
         TopicSpec(settings.config_topic, 1, compacted=True),
         TopicSpec(settings.integrations_topic, 1, compacted=True),
         TopicSpec(settings.directory_topic, 1, compacted=True),
-        TopicSpec(settings.config_rejected_topic, 1),
-        TopicSpec(settings.events_dlq_topic, n),
-        TopicSpec(settings.deliveries_topic, n),
+        TopicSpec(settings.config_rejected_topic, 1, retention_days=settings.rejected_retention_days),
+        TopicSpec(settings.events_dlq_topic, n, retention_days=settings.dlq_retention_days),
+        TopicSpec(settings.deliveries_topic, n, co_partitioned=True),
         *[TopicSpec(name, n) for name in settings.retry_topics()],
-        TopicSpec(settings.deliveries_dlq_topic, n),
-        TopicSpec(settings.outcomes_topic, n),
+        TopicSpec(settings.deliveries_dlq_topic, n, retention_days=settings.dlq_retention_days),
+        TopicSpec(settings.outcomes_topic, n, retention_days=settings.outcomes_retention_days),
     ]
     return specs
+
+
+def partition_problem(spec: TopicSpec, have: int, settings: Settings) -> str:
+    """Why a co-partitioned topic with ``have`` partitions cannot be used, and how to fix it."""
+    want = spec.partitions
+    bootstrap = settings.broker_hosts()[0]
+    fix = (f"kafka-topics.sh --bootstrap-server {bootstrap} --alter --topic {spec.name} --partitions {want}"
+           if have < want else
+           f"set NOTIFICATION_ACTIONS_TOPIC_PARTITIONS={have} (a topic's partitions cannot be reduced; "
+           f"or delete and recreate {spec.name})")
+    return (f"topic {spec.name} has {have} partition(s) but NOTIFICATION_ACTIONS_TOPIC_PARTITIONS is {want}: "
+            f"the tables partitioned like it would refuse writes. Fix: {fix}")
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the topics that do not exist yet; return the names created.
 
-    An existing topic is left as it is, but a partition count that breaks
-    co-partitioning is logged as an error naming the topic.
+    An existing topic is left as it is; one whose partition count breaks
+    co-partitioning is a ``ConfigError`` naming it and the fix (the worker
+    does not start).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_hosts(), request_timeout_ms=15000)
     await admin.start()
@@ -70,7 +105,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
         missing = [s for s in specs if s.name not in existing]
         created = []
         for spec in missing:
-            configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+            configs = spec.configs(settings)
             try:
                 await admin.create_topics(
                     [NewTopic(spec.name, spec.partitions, settings.topic_replication_factor, topic_configs=configs)]
@@ -82,14 +117,10 @@ async def ensure_topics(settings: Settings) -> list[str]:
         if present:
             described = await admin.describe_topics([s.name for s in present])
             counts = {d["topic"]: len(d.get("partitions") or []) for d in described}
-            for spec in present:
-                have = counts.get(spec.name)
-                if have and spec.partitions != 1 and have != spec.partitions:
-                    log.error(
-                        "topic %s has %d partitions but NOTIFICATION_ACTIONS_TOPIC_PARTITIONS is %d: "
-                        "tables co-partitioned with it will refuse writes; recreate it or change the setting",
-                        spec.name, have, spec.partitions,
-                    )
+            wrong = [partition_problem(spec, counts[spec.name], settings) for spec in present
+                     if spec.co_partitioned and counts.get(spec.name) and counts[spec.name] != spec.partitions]
+            if wrong:
+                raise ConfigError("; ".join(wrong))
         if created:
             log.info("created topics: %s", ", ".join(created))
         return created

@@ -7,6 +7,7 @@ import logging
 
 import faust
 
+from notification_actions.errors import ConfigError
 from notification_actions.logs import LineLogger, configure_logging
 from notification_actions.settings import DEFAULT_BROKER, Settings
 
@@ -63,6 +64,8 @@ def run_worker(settings: Settings, *, broker_configured: bool) -> None:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(ensure_topics(settings))
+        except ConfigError as exc:  # e.g. an events topic auto-created with the wrong partition count
+            raise SystemExit(f"refusing to start: {exc}") from None
         finally:
             loop.close()
         asyncio.set_event_loop(asyncio.new_event_loop())
