@@ -155,13 +155,17 @@ class _StateCollector:
     def collect(self) -> Iterable[GaugeMetricFamily]:
         s = self.service
         tables = GaugeMetricFamily(
-            f"{PREFIX}_table_entries", "Entries in a table on this worker (actions: the matching index).",
+            f"{PREFIX}_table_entries", "Entries in a table on this worker (actions: the matching index; "
+            "dedup, throttle: live entries awaiting expiry).",
             labels=["table"],
         )
         for name, read in (
             ("actions", lambda: len(s.actions.index)),
             ("integrations", lambda: len(s.integrations.table)),
             ("directory", lambda: len(s.directory.table)),
+            # entries noted for expiry on this worker (tables/expiry.py): what it holds alive
+            ("dedup", lambda: len(s.dedup.expiry)),
+            ("throttle", lambda: len(s.throttle.expiry)),
         ):
             value = _safely(read)
             if value is not None:

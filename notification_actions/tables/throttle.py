@@ -9,6 +9,9 @@ on one partition. Time is the worker's clock when the event is matched.
 The count is per value of the throttle's ``key``, a dotted event path read by
 ``models/paths.py`` exactly as conditions and templates read it (so
 ``data.tags.0`` is the first tag). See :func:`throttle_key`.
+
+Stored value: ``[window start, count, window end, changelog partition]``; a
+window's entry is deleted once it ends, with a tombstone (``tables/expiry.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import orjson
 
 from notification_actions.models import NotificationAction
 from notification_actions.models.paths import MISSING, resolve
+from notification_actions.tables.expiry import Expiry
 from notification_actions.tables.raw import raw_codecs
 
 __all__ = ["ThrottleTable", "throttle_key"]
@@ -42,6 +46,13 @@ def throttle_key(action: NotificationAction, event: Mapping[str, Any]) -> bytes:
     return f"{action.id}|{orjson.dumps(None if value is MISSING else value).decode()}".encode()
 
 
+def _expiry_of(raw: bytes) -> tuple[float, int] | None:
+    stored = orjson.loads(raw)
+    if len(stored) < 4 or stored[3] is None:
+        return None  # written before windows were expired: kept
+    return float(stored[2]), int(stored[3])
+
+
 class ThrottleTable:
     def __init__(self, app: faust.App, *, partitions: int) -> None:
         self.table = app.Table(
@@ -49,7 +60,12 @@ class ThrottleTable:
             partitions=partitions,
             **raw_codecs(),
             help="Fixed-window delivery counters per action and throttle key.",
+            on_recover=self._seed,
         )
+        self.expiry = Expiry(self.table, _expiry_of, name="throttle")
+
+    async def _seed(self) -> None:
+        self.expiry.seed()
 
     def allow(self, action: NotificationAction, event: dict, *, now: float | None = None) -> bool:
         """Count one delivery for ``action`` and say whether it is within the limit.
@@ -64,10 +80,15 @@ class ThrottleTable:
         now = time.time() if now is None else now
         window_start = now - (now % throttle.window_seconds)
         raw = self.table.get(key)
-        start, count = orjson.loads(raw) if raw is not None else (window_start, 0)
+        start, count = orjson.loads(raw)[:2] if raw is not None else (window_start, 0)
         if start != window_start:
             start, count = window_start, 0
         if count >= throttle.limit:
             return False
-        self.table[key] = orjson.dumps([start, count + 1])
+        event = faust.current_event()
+        partition = event.message.partition if event is not None else None
+        end = window_start + throttle.window_seconds
+        self.table[key] = orjson.dumps([start, count + 1, end, partition])
+        if count == 0:  # a new window: noted once
+            self.expiry.note(key, end, partition)
         return True

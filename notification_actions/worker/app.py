@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Service", "build"]
 
 SETTLE_AFTER_CHANGES = 1_000
+EXPIRY_SWEEP_SECONDS = 5.0
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Service:
     matching: MatchingStage
     dispatch: DispatchStage
     circuits: CircuitTable
+    dedup: DedupTable | None = None
+    throttle: ThrottleTable | None = None
     metrics: Metrics = field(default_factory=Metrics)
     lag: LagSampler | None = None
 
@@ -178,13 +181,26 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     async def settle_heap() -> None:
         actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
 
+    @app.timer(interval=EXPIRY_SWEEP_SECONDS)
+    async def expire_state() -> None:
+        # tables/expiry.py: expired dedup keys and throttle windows, deleted with tombstones.
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return
+        try:
+            owned = app.consumer.assignment()
+            dedup.expiry.sweep({tp.partition for tp in owned if tp.topic == settings.deliveries_topic})
+            throttle.expiry.sweep({tp.partition for tp in owned if tp.topic in triggers})
+        except Exception:  # a timer that raises would crash the worker
+            log.warning("expiring table state failed", exc_info=True)
+
     metrics = Metrics()
     actions.on_refused = _refused_stored_action_reporter(settings, rejected, metrics)
     config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)
 
-    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits, metrics, lag)
+    service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits,
+                      dedup, throttle, metrics, lag)
     metrics.watch(service)
     install_views(service)
     return service
