@@ -8,7 +8,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from notification_actions.settings import Settings
 
-__all__ = ["publish", "read_compacted", "read_offsets", "read_to_end"]
+__all__ = ["GapUnreadable", "publish", "read_compacted", "read_offsets", "read_to_end"]
+
+
+class GapUnreadable(Exception):
+    """Records that must be read back could not be (kafka/gaps.py): nothing may be acked past them."""
 
 
 async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> int:
@@ -73,18 +77,28 @@ async def read_compacted(settings: Settings, topic: str, timeout: float = 30.0) 
 
 async def read_offsets(settings: Settings, topic: str, partition: int, first: int, last: int,
                        timeout: float = 30.0) -> dict:
-    """The records at offsets ``first..last`` (inclusive) of one partition, by offset."""
+    """The records at offsets ``first..last`` (inclusive) of one partition, by offset.
+
+    Offsets inside the range that hold no record (compaction, transaction
+    markers) are simply absent. If the read cannot get past ``last`` within
+    ``timeout`` — the range is not readable (yet) — ``GapUnreadable`` is raised:
+    returning what was found would let the caller ack past records it never saw.
+    """
     import time
 
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         consumer.assign([tp])
         consumer.seek(tp, first)
         found: dict = {}
         deadline = time.monotonic() + timeout
-        while await consumer.position(tp) <= last and time.monotonic() < deadline:
+        while (position := await consumer.position(tp)) <= last:
+            if time.monotonic() >= deadline:
+                raise GapUnreadable(
+                    f"offsets {position}-{last} of {topic}[{partition}] could not be read within {timeout:.0f}s"
+                )
             batch = await consumer.getmany(tp, timeout_ms=1000)
             for record in batch.get(tp, []):
                 if first <= record.offset <= last:
