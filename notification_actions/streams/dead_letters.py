@@ -5,8 +5,8 @@ One writer, :class:`DeadLetters`, per topic (headers: docs/dead-letters.md):
 - the events DLQ — :meth:`~DeadLetters.send_record`: an event that cannot be
   used, key, value and the producer's own headers untouched;
 - the config-rejected topic — :meth:`~DeadLetters.send_report`: a config
-  record not applied, as a JSON report holding the original (credentials of
-  an integration masked);
+  record not applied, as a JSON report holding the original (of an
+  integration, only the fields that hold no secret);
 - the deliveries DLQ — :meth:`~DeadLetters.send_delivery`: a delivery that
   will not be retried; :meth:`~DeadLetters.send_undecodable`: a record on the
   deliveries topic that is not a delivery at all, kept untouched.
@@ -18,6 +18,7 @@ read (``na-origin-topic``, ``-partition``, ``-offset``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 
@@ -28,6 +29,7 @@ from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery, Origin, Outcome
+from notification_actions.models.validation import json_type
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +63,79 @@ def _original_headers(event: faust.EventT) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in items if not k.startswith("na-")]
 
 
-def _mask_credentials(raw: object) -> object:
-    """An integration record with every credential value replaced by stars.
+MASK = "**********"
+# The fields of an integration record that hold no secret: kept in a report when they are scalars.
+_SHOWN_FIELDS = ("id", "organization_id", "organizationId", "provider", "name")
+_SCALARS = (str, int, float, bool, type(None))
+# A key that reads like a field name (letters and underscores; tokens carry digits or dashes) may be
+# named in a report; any other key is counted, never shown.
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z_]{0,39}$")
+_MIN_SECRET_CHARS = 4  # shorter strings are no secret worth hiding, and would blank half of every message
 
-    A refused integration may still hold real secrets; they must not be
-    copied into the rejected topic. Unparseable input is withheld whole.
+
+def _strings(node: object, found: set[str]) -> None:
+    """Every string of decoded JSON ``node``: values at any depth, and keys that are no field name."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if not _FIELD_NAME.match(key):
+                    found.add(key)
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _withhold_secrets(raw: object) -> tuple[bytes, list[str]]:
+    """What a report may show of a refused integration record, and the strings to blank out of its reasons.
+
+    A refused integration may hold real secrets anywhere — under ``credentials``,
+    a typo'd ``credential``, ``metadata``, a JSON array or string — so only the
+    scalar values of :data:`_SHOWN_FIELDS` are kept; every other field is replaced
+    by a ``withheld`` marker naming it (when its name reads like a field name;
+    others are counted). Unparseable input is withheld whole. The returned
+    strings (every string of the record outside what is shown, longest first)
+    are what reasons and headers must not carry: a message can echo input.
     """
     try:
         record = orjson.loads(raw)  # type: ignore[arg-type]
     except Exception:
-        return b'"(withheld: not JSON, may contain credentials)"'
+        return orjson.dumps("(withheld: not JSON, may contain credentials)"), []
+    secrets: set[str] = set()
     if not isinstance(record, dict):
-        return raw
+        _strings(record, secrets)
+        shown: object = f"(withheld: {json_type(record)}, not an object; may contain credentials)"
+    else:
+        kept = {k: v for k, v in record.items() if k in _SHOWN_FIELDS and isinstance(v, _SCALARS)}
+        _strings({k: v for k, v in record.items() if k not in kept}, secrets)
+        hidden = [s for s in secrets if len(s) >= _MIN_SECRET_CHARS]
+        for name, value in list(kept.items()):  # a shown field that repeats a secret is no longer shown
+            if isinstance(value, str) and any(s in value for s in hidden):
+                del kept[name]
+                secrets.add(value)
+        named = [k for k in record if k not in kept and _FIELD_NAME.match(k)]
+        others = sum(1 for k in record if k not in kept and not _FIELD_NAME.match(k))
+        shown = dict(kept)
+        if named or others:
+            shown["withheld"] = named + ([f"({others} more field(s) with other names)"] if others else [])
+    ordered = sorted((s for s in secrets if len(s) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+    return orjson.dumps(shown), ordered
 
-    def mask(node: object) -> object:
-        if isinstance(node, dict):
-            return {k: mask(v) for k, v in node.items()}
-        return "**********"
 
-    for name in ("credentials",):
-        if name in record:
-            record[name] = mask(record[name])
-    return orjson.dumps(record)
+def _blank(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _blank_problems(problems: list[Problem], secrets: list[str]) -> list[Problem]:
+    if not secrets:
+        return problems
+    return [Problem(_blank(p.field, secrets), _blank(p.message, secrets)) for p in problems]
 
 
 class DeadLetters:
@@ -115,10 +168,15 @@ class DeadLetters:
 
         Config records' readers want the reasons next to the record:
         ``{"source", "key", "value", "reasons", "rejected_at"}``. With
-        ``secret`` (integration records) the credentials are masked.
+        ``secret`` (integration records) only the fields that hold no secret
+        are shown, and no string of the record is left in the reasons, the
+        headers or the log (:func:`_withhold_secrets`).
         """
+        raw = event.value
+        if secret:
+            raw, secrets = _withhold_secrets(event.value)
+            problems = _blank_problems(problems, secrets)
         origin, summary = self._refused(event, problems)
-        raw = _mask_credentials(event.value) if secret else event.value
         report = {
             "source": origin.model_dump(),
             "key": event.key.decode(errors="replace") if isinstance(event.key, bytes) else event.key,
