@@ -26,12 +26,27 @@ from pydantic import (
 
 from notification_actions.errors import InvalidAction, Problem
 
-__all__ = ["MAX_JSON_DEPTH", "EmailAddress", "HttpUrlStr", "NumericId", "StrId", "json_depth_exceeds", "parse_record",
-           "problems_from"]
+__all__ = ["MAX_JSON_DEPTH", "EmailAddress", "HttpUrlStr", "NumericId", "StrId", "json_depth_exceeds",
+           "parse_numeric_id", "parse_record", "problems_from"]
 
 NumericId = Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)]
 """An organization or project id: a JSON integer, 0 ≤ n < 2⁶³ — never ``true``, ``"10"``, ``"1_0"`` or ``1.0``
 (lax parsing would read ``true`` as 1 and ``"1_0"`` as 10: an event could pick another organization)."""
+
+_MAX_ID = 2**63 - 1
+
+
+def parse_numeric_id(text: str) -> int | None:
+    """``text`` (a Kafka key, a URL part) as an organization id, or None: ASCII digits only.
+
+    ``"²"`` and ``"١"`` are digits to ``str.isdigit`` — and ``int("١")`` is 1 —
+    but no id; nor are signs, spaces, underscores or values of 2⁶³ and above.
+    """
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    value = int(text)
+    return value if value <= _MAX_ID else None
+
 
 MAX_JSON_DEPTH = 32
 """Deepest nesting of objects/arrays accepted in an event or a config record (the envelope counts as 1)."""

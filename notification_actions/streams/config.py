@@ -28,7 +28,7 @@ from notification_actions.errors import InvalidAction, Problem
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Directory, Integration, NotificationAction
-from notification_actions.models.validation import parse_record
+from notification_actions.models.validation import parse_numeric_id, parse_record
 from notification_actions.models.registry import Registry
 from notification_actions.settings import Settings
 from notification_actions.kafka.gaps import GapReader
@@ -167,9 +167,10 @@ class ConfigStage:
         if key is None:
             raise InvalidAction("a directory record needs the organization id as its key", field="key")
         if event.value is None:
-            if not key.isdigit():
-                raise InvalidAction(f"key {key!r} is not an organization id", field="key")
-            self.directory.delete(int(key))
+            organization = parse_numeric_id(key)
+            if organization is None:
+                raise InvalidAction(f"key {key[:40]!r} is not an organization id (ASCII digits)", field="key")
+            self.directory.delete(organization)
             log.info("directory of organization %s deleted", key)
             return
         directory = parse_record(Directory, event.value)

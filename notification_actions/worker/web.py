@@ -19,6 +19,7 @@ from typing import Any
 
 from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.models.registry import REGISTRY
+from notification_actions.models.validation import parse_numeric_id
 
 __all__ = ["authorized", "drop_faust_views", "install_views", "organization_id"]
 
@@ -33,11 +34,8 @@ FAUST_VIEWS = "faust.web.apps."
 
 
 def organization_id(text: str) -> int | None:
-    """``text`` as an organization id, or None: ASCII digits only (``"²"`` is a digit to
-    ``str.isdigit`` but not to ``int``), at most 19 of them (ids are below 2⁶³)."""
-    if not (text.isascii() and text.isdigit() and len(text) <= 19):
-        return None
-    return int(text)
+    """``text`` as an organization id, or None (``models.validation.parse_numeric_id``: ASCII digits only)."""
+    return parse_numeric_id(text)
 
 
 def drop_faust_views(app: Any) -> list[str]:
