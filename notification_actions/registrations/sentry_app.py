@@ -41,6 +41,7 @@ from notification_actions.registrations.support.common import (
     register_all,
     target_problems,
     url_problems,
+    url_secrets,
 )
 from notification_actions.registrations.support.text import compose
 from notification_actions.registrations.support.signing import decode_secret
@@ -155,10 +156,11 @@ class SentryAppRegistration(ActionRegistration):
             **signing.headers(secret, delivery_id, body, service=SERVICE.slug),
             "user-agent": http.USER_AGENT,
         }
+        redact = (secret, *url_secrets(url))  # the app's URL may carry a token as a webhook's does
         response = await http.send(
-            self.context, "POST", url, service=SERVICE.slug, redact=(secret,), content=body, headers=headers
+            self.context, "POST", url, service=SERVICE.slug, redact=redact, content=body, headers=headers
         )
-        return FireResult(status=response.status_code, detail=http.body_excerpt(response, redact=(secret,)))
+        return FireResult(status=response.status_code, detail=http.body_excerpt(response, redact=redact))
 
 
 REGISTRATIONS: dict[ActionTrigger, type[ActionRegistration]] = register_all(

@@ -40,6 +40,7 @@ from notification_actions.registrations.support.common import (
     register_all,
     target_problems,
     url_problems,
+    url_secrets,
 )
 from notification_actions.registrations.support.text import message_text
 from notification_actions.registrations.support.signing import decode_secret
@@ -131,7 +132,8 @@ class WebhookRegistration(ActionRegistration):
             **signing.headers(secret, delivery_id, body, service=SERVICE.slug),
             "user-agent": http.USER_AGENT,
         }
-        redact = (secret,) if secret else ()
+        # The URL is the tenant's credential: a receiver echoing one of its path segments is blanked too.
+        redact = (*url_secrets(url), *((secret,) if secret else ()))
         response = await http.send(
             self.context, "POST", url, service=SERVICE.slug, redact=redact, content=body, headers=headers
         )

@@ -80,9 +80,13 @@ def _secrets_of(url: httpx.URL | str | None, redact: Iterable[str]) -> list[str]
         except Exception:  # noqa: BLE001
             parsed = None
         if parsed is not None:
-            path = parsed.raw_path.decode("ascii", "replace")
-            if len(path) > 1:
-                secrets.append(path)
+            raw = parsed.raw_path.decode("ascii", "replace")  # path and query, as sent
+            path, _, query = raw.partition("?")
+            # A receiver may echo the path without its query ("Cannot POST /hooks/<token>"),
+            # decoded, or the query alone.
+            for part in (raw, path, parsed.path, query):
+                if len(part) > 1:
+                    secrets.append(part)
             if parsed.userinfo:
                 secrets.append(parsed.userinfo.decode("ascii", "replace"))
     # Longest first, so a URL is replaced whole before its path is looked for.
@@ -186,8 +190,9 @@ def _response_url(response: httpx.Response) -> httpx.URL | None:
 def body_excerpt(response: httpx.Response, *, redact: Iterable[str] = ()) -> str:
     """At most 200 characters of ``response``'s body on one line, safe for logs and outcomes.
 
-    The request's URL, its path and every string in ``redact`` are replaced
-    by ``[redacted]`` first, in case the service echoes them back.
+    The request's URL, its path (with and without the query, raw and
+    decoded), its query and every string in ``redact`` are replaced by
+    ``[redacted]`` first, in case the service echoes them back.
     """
     secrets = _secrets_of(_response_url(response), redact)
     return _excerpt(response.content.decode("utf-8", "replace"), secrets)
