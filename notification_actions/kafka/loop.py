@@ -7,9 +7,10 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    partition Faust fetched but never handed over (``gaps.py``); they are
    handled first, so order holds;
 2. **handle** — each item (the read-back ones, then the event) goes to the
-   stage's ``handle`` coroutine: inline, in the agent's task (config,
-   matching), or — given ``max_pending`` — as a job of an :class:`InFlight`
-   set (dispatch): one key's items in order, other keys' beside them. Each
+   stage's ``handle`` coroutine: inline, in the agent's task (integrations,
+   directory, matching), or — given ``max_pending`` — as a job of an
+   :class:`InFlight` set (dispatch; config actions, which may wait for their
+   integration): one key's items in order, other keys' beside them. Each
    job is its own asyncio task created from the agent's task, so it sees the
    event Faust put in the context, which is how a table write finds its
    partition (``inflight.py``). Agent concurrency stays 1;

@@ -13,6 +13,15 @@ An action is valid when its model validates, its key equals its id, a
 registration exists for its (trigger, service, target), the integration it
 names exists and belongs to the same organization, and the registration's
 ``validate_action()`` passes.
+
+No tenant's action holds up another's config change:
+
+- an action may wait up to :data:`INTEGRATION_WAIT_SECONDS` for its
+  integration, so the actions loop applies records as jobs of an in-flight
+  set keyed by the record's key, the action id (``max_pending``): one
+  action's versions in offset order — a later one never overtakes one still
+  waiting — other actions beside them; acks stay in offset order, so the
+  committed offset never passes a record still waiting.
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ __all__ = ["ConfigStage"]
 # An action published right after its integration may be read before the
 # integration reaches this worker's table (they travel on different topics).
 INTEGRATION_WAIT_SECONDS = 5.0
+# Action records being applied at once (nearly all of them waiting for an integration).
+MAX_PENDING_ACTIONS = 1024
 
 
 def _key(event: faust.EventT) -> str | None:
@@ -76,7 +87,7 @@ class ConfigStage:
         self.rejected = rejected
         self.gaps = gaps  # the three agents' topics share one reader (and its tail sweep)
         self.crash = crash
-        self._actions = self._loop("action", self._apply_action, secret=False)
+        self._actions = self._loop("action", self._apply_action, secret=False, max_pending=MAX_PENDING_ACTIONS)
         self._integrations = self._loop("integration", self._apply_integration, secret=True)
         self._directory = self._loop("directory", self._apply_directory, secret=False)
 
@@ -94,7 +105,7 @@ class ConfigStage:
         """No config record being applied (the tail sweep of gaps.py only looks at idle stages)."""
         return all(loop.idle() for loop in (self._actions, self._integrations, self._directory))
 
-    def _loop(self, kind: str, apply, *, secret: bool) -> ConsumeLoop:
+    def _loop(self, kind: str, apply, *, secret: bool, max_pending: int | None = None) -> ConsumeLoop:
         """One agent's guarded loop: ``apply`` a record; whatever it raises is a rejection with reasons."""
 
         async def reject(event: faust.EventT, exc: Exception) -> None:
@@ -106,7 +117,7 @@ class ConfigStage:
             problem = Problem("", f"internal error while applying: {type(exc).__name__}")
             await self.rejected.send_report(event, [problem], error_class="InternalError", secret=secret)
 
-        return ConsumeLoop(f"config ({kind})", self.gaps, apply, reject, crash=self.crash)
+        return ConsumeLoop(f"config ({kind})", self.gaps, apply, reject, crash=self.crash, max_pending=max_pending)
 
     # --- actions --------------------------------------------------------------
     async def _apply_action(self, event: faust.EventT) -> None:
