@@ -21,14 +21,22 @@ No tenant's action holds up another's config change:
   set keyed by the record's key, the action id (``max_pending``): one
   action's versions in offset order — a later one never overtakes one still
   waiting — other actions beside them; acks stay in offset order, so the
-  committed offset never passes a record still waiting.
+  committed offset never passes a record still waiting;
+- the checks (``checks.check_action``: a registration's ``validate_action()``
+  may ask its service, as Slack's live channel check does, with blocking
+  I/O) run in a thread pool of their own (:data:`CHECK_THREADS`; not the
+  loop's default executor, which resolves the deliveries' host names), never
+  on the event loop; a check that runs longer than
+  :data:`CHECK_TIMEOUT_SECONDS` refuses its action.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
@@ -56,6 +64,9 @@ __all__ = ["ConfigStage"]
 INTEGRATION_WAIT_SECONDS = 5.0
 # Action records being applied at once (nearly all of them waiting for an integration).
 MAX_PENDING_ACTIONS = 1024
+# validate_action() may call its service (Slack's live check: 3 s per phase of its request).
+CHECK_THREADS = 8
+CHECK_TIMEOUT_SECONDS = 15.0  # running, not waiting for a thread: past this the action is refused
 
 
 def _key(event: faust.EventT) -> str | None:
@@ -87,6 +98,8 @@ class ConfigStage:
         self.rejected = rejected
         self.gaps = gaps  # the three agents' topics share one reader (and its tail sweep)
         self.crash = crash
+        self._checks = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="config-checks")
+        self._check_slots = asyncio.Semaphore(CHECK_THREADS)  # a check waits here, not in the pool's queue
         self._actions = self._loop("action", self._apply_action, secret=False, max_pending=MAX_PENDING_ACTIONS)
         self._integrations = self._loop("integration", self._apply_integration, secret=True)
         self._directory = self._loop("directory", self._apply_directory, secret=False)
@@ -140,15 +153,33 @@ class ConfigStage:
         )
 
     async def validate_action(self, action: NotificationAction) -> None:
-        """Everything but the model (``checks.check_action``), with the integration waited for."""
+        """Everything but the model (``checks.check_action``), with the integration waited for.
+
+        The checks run in this stage's thread pool: a registration's
+        ``validate_action()`` may block on its service, and the event loop
+        matches and fires every other organization's events meanwhile.
+        """
         integration = await self._wait_for_integration(action.integration_id) if action.integration_id else None
-        check_action(
+        check = functools.partial(
+            check_action,
             action,
             registry=self.registry,
             integration=integration,
             directory=self.directory.get(action.organization_id),
             settings=self.settings,
         )
+        deadline = asyncio.timeout(CHECK_TIMEOUT_SECONDS)
+        try:
+            async with self._check_slots, deadline:
+                await asyncio.get_running_loop().run_in_executor(self._checks, check)
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the check's own, not our bound
+            raise InvalidAction(
+                f"the checks of service {action.service_type.slug!r} did not finish within "
+                f"{CHECK_TIMEOUT_SECONDS:.0f}s; publish the action again",
+                field="service_type",
+            ) from None
 
     async def _wait_for_integration(self, integration_id: str) -> Integration | None:
         deadline = time.monotonic() + INTEGRATION_WAIT_SECONDS
