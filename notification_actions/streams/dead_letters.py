@@ -24,12 +24,13 @@ from collections.abc import Mapping
 
 import faust
 import orjson
+from pydantic import ValidationError
 
 from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery, Origin, Outcome
-from notification_actions.models.validation import json_type
+from notification_actions.models.validation import json_type, problems_from
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,9 @@ class DeadLetters:
     async def send_undecodable(self, event: faust.EventT, exc: Exception) -> None:
         """A record on the deliveries topic that is not a delivery at all: kept untouched."""
         origin = Origin.of(event)
-        log.error("undecodable delivery at %s: %s", origin, exc)
+        # pydantic's own text quotes the input — an action's secret URL among it — so only the fields are named.
+        why = "; ".join(map(str, problems_from(exc))) if isinstance(exc, ValidationError) else type(exc).__name__
+        log.error("undecodable delivery at %s: %s", origin, why[:1000])
         why = _headers("InvalidDelivery", f"undecodable delivery: {type(exc).__name__}", origin,
                        after={h.FAILED_AT: h.now_iso()})
         await self.topic.send(key=event.key, value=event.value, headers=why)

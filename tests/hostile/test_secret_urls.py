@@ -24,7 +24,7 @@ import pytest
 
 from tests.hostile.conftest import new_org
 from tests.support.fakes.http_sink import HttpSink, RecordedRequest
-from tests.support.kafka import consume_until, read_all
+from tests.support.kafka import consume_until, produce, read_all
 from tests.support.pipeline import action, event, running_pipeline
 
 
@@ -120,3 +120,20 @@ async def test_secret_url_paths_appear_in_no_log_key_header_metric_or_circuit(ti
                     parts["value"] = r.value or b""
                 leaks += [f"{name}: {topic} {where}" for where, text in parts.items() if secret.encode() in text]
     assert not leaks, "the secret URL path leaked:\n" + "\n".join(sorted(set(leaks)))
+
+
+async def test_an_undecodable_delivery_is_logged_without_its_url(tiered):
+    """pydantic's error text quotes its input: the log named the action's URL of a broken delivery."""
+    pipe, org = tiered, new_org()
+    secret = f"uSeCrEt{uuid.uuid4().hex[:8]}"  # short: pydantic cuts long input out of its text
+    broken = {"dedup_key": f"u{org}", "action": {"id": f"u{org}", "target_identifier": f"https://h.io/{secret}"}}
+    key = f"webhook:specific:-:url-u{org}".encode()
+    await produce(pipe.bootstrap, pipe.topic("deliveries"), [(key, orjson.dumps(broken))])
+    [dead] = [r for r in await consume_until(pipe.bootstrap, pipe.topic("deliveries_dlq"),
+                                             lambda rs: any(r.key == key for r in rs), timeout=60) if r.key == key]
+    assert dead.headers["na-error-class"] == "InvalidDelivery"
+    assert secret not in str(dead.headers)
+    log = pipe.worker.log_path.read_text(errors="replace")
+    assert secret not in log
+    [line] = [line for line in log.splitlines() if "undecodable delivery" in line and pipe.topic("deliveries") in line]
+    assert "event: field required" in line  # the missing field is named
