@@ -30,6 +30,7 @@ from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery, Origin, Outcome
+from notification_actions.models.integration import MASK
 from notification_actions.models.validation import json_type, problems_from
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ def _original_headers(event: faust.EventT) -> list[tuple[str, bytes]]:
     return [(k, v) for k, v in items if not k.startswith("na-")]
 
 
-MASK = "**********"
 # The fields of an integration record that hold no secret: kept in a report when they are scalars.
 _SHOWN_FIELDS = ("id", "organization_id", "organizationId", "provider", "name")
 _SCALARS = (str, int, float, bool, type(None))
