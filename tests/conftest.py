@@ -17,6 +17,13 @@ import pytest
 from tests.support.worker_process import WorkerProcess, worker_env_for, unique
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``last`` run after all the others (in their own order): the leak scan
+    (tests/hostile/test_leaks.py) reads the logs and topics every other test left."""
+    items[:] = [i for i in items if i.get_closest_marker("last") is None] + \
+        [i for i in items if i.get_closest_marker("last") is not None]
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     configured = os.environ.get("NOTIFICATION_ACTIONS_TEST_BROKER")

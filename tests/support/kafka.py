@@ -20,6 +20,13 @@ class Record:
     value: bytes | None
     headers: dict[str, str]
     timestamp: int
+    raw_headers: tuple[tuple[str, bytes], ...] = ()  # every header as sent, repeats included
+
+
+def _record(m) -> Record:
+    raw = tuple((k, v or b"") for k, v in (m.headers or []))
+    return Record(m.topic, m.partition, m.offset, m.key, m.value,
+                  {k: v.decode(errors="replace") for k, v in raw}, m.timestamp, raw)
 
 
 async def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1, configs: dict | None = None) -> None:
@@ -41,6 +48,63 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | No
         return len(futs)
     finally:
         await producer.stop()
+
+
+async def produce_each(
+    bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]]
+) -> list[tuple[str, int, int]]:
+    """Send ``(topic, key, value, headers)`` records in order; return where each landed: ``(topic, partition, offset)``."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    await producer.start()
+    try:
+        futs = [await producer.send(t, key=k, value=v, headers=h) for t, k, v, h in records]
+        return [(m.topic, m.partition, m.offset) for m in [await f for f in futs]]
+    finally:
+        await producer.stop()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    """Every topic on the broker (internal ones included)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def read_topics(bootstrap: str, topics: Iterable[str], *, timeout: float = 120.0) -> list[Record]:
+    """Everything now in ``topics`` (up to their end offsets when called), read by one consumer."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 << 20, fetch_max_bytes=64 << 20)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return []
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        todo = {tp for tp in tps if ends[tp] > starts[tp]}
+        if not todo:
+            return []
+        consumer.assign(sorted(todo))
+        for tp in todo:
+            consumer.seek(tp, starts[tp])
+        out: list[Record] = []
+        deadline = time.monotonic() + timeout
+        while todo:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {len(todo)} partition(s) to their end within {timeout:.0f}s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=20_000)
+            for tp, msgs in batch.items():
+                out.extend(_record(m) for m in msgs if m.offset < ends[tp])
+            for tp in list(todo):  # position, not the last offset seen: compaction and markers leave gaps
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
 
 
 async def consume_until(
@@ -79,14 +143,7 @@ async def consume_until(
                 )
             batch = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
             for tp, msgs in batch.items():
-                for m in msgs:
-                    records.append(
-                        Record(
-                            m.topic, m.partition, m.offset, m.key, m.value,
-                            {k: v.decode(errors="replace") for k, v in (m.headers or [])},
-                            m.timestamp,
-                        )
-                    )
+                records.extend(_record(m) for m in msgs)
     finally:
         await consumer.stop()
 
@@ -111,14 +168,7 @@ async def read_all(bootstrap: str, topic: str, *, settle: float = 1.0, timeout: 
                 raise AssertionError(f"could not read {topic} to its end within {timeout:.0f}s")
             batch = await consumer.getmany(timeout_ms=500)
             for tp, msgs in batch.items():
-                for m in msgs:
-                    out.append(
-                        Record(
-                            m.topic, m.partition, m.offset, m.key, m.value,
-                            {k: v.decode(errors="replace") for k, v in (m.headers or [])},
-                            m.timestamp,
-                        )
-                    )
+                out.extend(_record(m) for m in msgs)
         return out
     finally:
         await consumer.stop()

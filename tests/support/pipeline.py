@@ -105,14 +105,17 @@ def run_cli(env: dict[str, str], *args: str, input: bytes | None = None, timeout
 
 
 @contextlib.contextmanager
-def running_pipeline(bootstrap: str, tmp, **env_overrides: str):
-    """A real worker on its own topics (settings overridden by ``env_overrides``), stopped after."""
+def running_pipeline(bootstrap: str, tmp, *, ready_timeout: float = 90.0, **env_overrides: str):
+    """A real worker on its own topics (settings overridden by ``env_overrides``), stopped after.
+
+    ``ready_timeout``: how long it may take to start (on a broker shared with other suites,
+    with thousands of topics, creating the worker's own ones alone can take a minute)."""
     from tests.support.worker_process import WorkerProcess, unique, worker_env_for
 
     env = worker_env_for(bootstrap, unique(), tmp, **env_overrides)
     worker = WorkerProcess(env, tmp / "worker.log").start()
     try:
-        worker.wait_ready()
+        worker.wait_ready(ready_timeout)
         pipe = Pipeline(bootstrap, env, worker.web_port)
         pipe.worker = worker
         yield pipe

@@ -22,8 +22,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ISSUED: list[str] = []
+"""Every name :func:`unique` gave out in this session: what the session's topics and groups start with."""
+
+
 def unique(prefix: str = "t") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    ISSUED.append(name)
+    return name
 
 
 def worker_env_for(bootstrap: str, prefix: str, tmp: Path, **overrides: str) -> dict[str, str]:
