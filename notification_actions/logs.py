@@ -31,7 +31,11 @@ __all__ = [
 ]
 
 FORMATS = ("text", "json")
-QUIET_LOGGERS = ("httpx", "httpcore")
+# Held at WARNING whatever the level: httpx logs request URLs (a webhook URL is a credential);
+# at debug, faust.topics and aiokafka's producer log every record sent in full — the
+# integrations table's changelog writes, credentials in clear, included.
+QUIET_LOGGERS = ("httpx", "httpcore", "faust.topics", "aiokafka.producer", "aiokafka.consumer.fetcher",
+                 "faust.transport.drivers.aiokafka")
 CONTEXT_FIELDS = ("organization_id", "action_id", "delivery_id", "event_id", "trigger", "service", "integration_id")
 
 

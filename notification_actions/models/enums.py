@@ -8,6 +8,8 @@ extending these enums (and, for triggers, ``SLUGS`` follows the name).
 
 from __future__ import annotations
 
+import re
+
 from enum import Enum, IntEnum
 from typing import Annotated, Any
 
@@ -68,12 +70,21 @@ class _SlugEnum(IntEnum):
     @classmethod
     def _unknown(cls, value: Any) -> str:
         kind = _KINDS.get(cls, cls.__name__)
-        shown = repr(value) if not isinstance(value, Enum) else f"{type(value).__name__}.{value.name}"
+        if isinstance(value, Enum):
+            shown = f"{type(value).__name__}.{value.name}"
+        elif isinstance(value, str):
+            # a typo is shown so it can be fixed; anything else may be a token pasted into the wrong field
+            shown = repr(value) if value == "" or _SHOWABLE.fullmatch(value) else f"a text of {len(value)} characters"
+        elif value is None or isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**9):
+            shown = repr(value)
+        else:
+            shown = f"a {type(value).__name__} value"
         valid = ", ".join(f"{m.slug!r} ({m.value})" for m in cls)
         return f"{shown} is not a valid {kind}; expected one of {valid}"
 
 
 _SLUG_TABLES: dict[type, dict[str, Any]] = {}
+_SHOWABLE = re.compile(r"[A-Za-z][A-Za-z_-]{0,23}")  # slug- or name-like, no digits: never a secret
 
 
 def _by_slug(cls: type[_SlugEnum]) -> dict[str, Any]:

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 __all__ = ["DeadLetters"]
 
 
+def _kafka_ms(timestamp: float | None) -> int | None:
+    """Faust gives a record's timestamp in seconds; the header carries Kafka's milliseconds."""
+    return None if timestamp is None else round(timestamp * 1000)
+
+
 def _headers(
     error_class: str | None,
     message: str | None,
@@ -158,7 +163,7 @@ class DeadLetters:
         origin, summary = self._refused(event, problems)
         why = _headers(
             error_class, summary, origin, {h.ERROR_FIELDS: h.problems_text(problems)},
-            {h.ORIGIN_TIMESTAMP: event.message.timestamp, h.FAILED_AT: h.now_iso()},
+            {h.ORIGIN_TIMESTAMP: _kafka_ms(event.message.timestamp), h.FAILED_AT: h.now_iso()},
         )
         await self.topic.send(key=event.key, value=event.value, headers=_original_headers(event) + why)
 

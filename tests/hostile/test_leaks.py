@@ -581,39 +581,21 @@ def _known(scan: Scan, bug: str) -> list[str]:
     return [str(f) for f in scan.findings if not f.foreign and f.known_bug() == bug]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "leak: streams/dead_letters.py _mask_credentials() returns a refused integration record unmasked when it "
-    "is JSON but not an object, so an integration record wrapped in a list (as `integrations put` reads them "
-    "from a file) is copied with its credentials in clear into config.rejected (the report's 'value')"))
 def test_a_refused_list_of_integrations_is_masked(scan):
     leaks = _known(scan, "list")
     assert not leaks, "\n".join(leaks[:10])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "leak: streams/dead_letters.py _mask_credentials() masks only the field named exactly 'credentials'; a "
-    "refused integration record with the secret anywhere else (a misspelled 'credential' field, a token pasted "
-    "into 'provider') is copied in clear into config.rejected (the report's 'value')"))
 def test_a_refused_integration_keeps_no_secret_outside_credentials(scan):
     leaks = _known(scan, "outside")
     assert not leaks, "\n".join(leaks[:10])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "leak: logs.py configure_logging() applies NOTIFICATION_ACTIONS_LOG_LEVEL=debug to every logger and quiets "
-    "only httpx/httpcore (QUIET_LOGGERS); faust.topics ('send: topic=… k=… v=…') and aiokafka.producer.producer "
-    "('Sending (key=… value=…)') then log every record the worker produces in full, each write to the "
-    "integrations table's changelog included, which Integration.to_storage() fills with the credentials in clear"))
 def test_debug_logging_does_not_log_credentials(scan):
     leaks = _known(scan, "debug")
     assert not leaks, f"{len(leaks)} line(s), e.g.:\n" + "\n".join(leaks[:5])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "leak: models/enums.py _SlugEnum._unknown() puts repr(value) in its message ('<value> is not a valid "
-    "service; expected one of …'); for an integration's 'provider' (Integration._known_provider) that value "
-    "can be a pasted token, which then reaches config.rejected's reasons and na-error-message/na-error-fields "
-    "headers, the worker's log ('config record refused at …') and `integrations put`'s error output"))
 def test_an_invalid_provider_is_not_echoed(scan):
     leaks = _known(scan, "echo")
     assert not leaks, "\n".join(leaks[:10])

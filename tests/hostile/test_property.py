@@ -23,8 +23,8 @@ changelog, which ``integrations list`` reads) or in ``config.rejected`` with its
 reasons -- never both, never neither.
 
 What each input became is gathered once (the ``batch`` fixture); each test asserts
-one property of it. Two known bugs are strict xfails, so that a fix shows up as an
-XPASS.
+one property of it (three of them — the DLQ's origin timestamp unit, webhook-ids a
+header cannot carry raw, events keyed by another organization — found bugs, fixed).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 
 from notification_actions.errors import InvalidEvent
+from notification_actions.registrations.support.signing import header_id
 from notification_actions.models import ActionTrigger, Integration, NotificationAction, decode_event
 from notification_actions.models.triggers import TRIGGER_DATA_MODELS
 from tests.hostile.conftest import bystander_still_served, peak_rss_mb, RSS_BOUND_MB
@@ -707,7 +708,7 @@ async def _run(b: Batch, sink) -> None:
 
 
 class BatchFailed(RuntimeError):
-    """The batch could not be run: not what any xfail here is about (they expect AssertionError only)."""
+    """The batch could not be run (an error of the harness, not a property that failed)."""
 
 
 @pytest.fixture(scope="module")
@@ -801,10 +802,6 @@ def test_invalid_events_are_in_the_events_dlq_untouched_with_their_origin(batch)
     assert not bad, f"{len(bad)} invalid event(s) not dead-lettered as documented:\n" + "\n".join(bad[:20])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: streams/dead_letters.py send_record() writes na-origin-timestamp from Faust's "
-    "event.message.timestamp, which is in seconds as a float ('1796164055.75'), while docs/dead-letters.md "
-    "says it is the event record's Kafka timestamp in ms (1796164055750)"))
 def test_the_origin_timestamp_of_a_dead_letter_is_the_records_kafka_timestamp_in_ms(batch):
     dead = [(e, r) for e in batch.events if e.verdict == "invalid" for r in batch.in_events_dlq(e)]
     if not dead or any(e.timestamp is None for e, _ in dead):
@@ -830,7 +827,9 @@ def _check_delivered(batch: Batch, events: list[EventInput]) -> list[str]:
         r = got[0]
         problems = [
             r.path != f"/prop/{e.decoded.organization_id}/{e.decoded.trigger.slug}" and f"went to {r.path}",
-            r.headers.get("webhook-id") != f"{e.event_id}:{action_id}" and f"webhook-id {r.headers.get('webhook-id')!r}",
+            # the header carries the dedup key, percent-encoded where a header cannot carry it as is
+            r.headers.get("webhook-id") != header_id(f"{e.event_id}:{action_id}")
+            and f"webhook-id {r.headers.get('webhook-id')!r}",
             r.json()["event"] != orjson.loads(orjson.dumps(e.decoded.as_dict())) and "event changed on the way",
         ]
         if any(problems):
@@ -848,26 +847,14 @@ def test_valid_events_are_delivered_once_to_their_organization(batch):
     assert not bad, f"{len(bad)} of {len(valid)} valid event(s) not delivered once:\n" + "\n".join(bad[:20])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: the webhook (and sentry_app) registration sends the event id raw in the Standard Webhooks "
-    "'webhook-id' header (registrations/support/signing.py headers(), called from registrations/webhook.py "
-    "fire()), while models/event.py accepts any id of 1..200 characters: an id with a non-ASCII character "
-    "(é, emoji, RTL mark, combining accent) raises UnicodeEncodeError in httpx, one with a control character "
-    "such as NUL or CR/LF ValueError ('Forbidden control character'); dispatch dead-letters both at once, so the "
-    "valid event never arrives"))
 def test_valid_events_whose_id_a_header_cannot_carry_are_delivered_too(batch):
     unsafe = [e for e in batch.events if e.verdict == "valid" and not _header_safe(e.event_id)]
     if not unsafe:
-        pytest.fail("the batch has no valid event whose id a header cannot carry")  # not xfailed: raises Failed
+        pytest.fail("the batch has no valid event whose id a header cannot carry")
     bad = _check_delivered(batch, unsafe)
     assert not bad, f"{len(bad)} of {len(unsafe)} valid event(s) not delivered:\n" + "\n".join(bad[:20])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "bug: streams/matching.py MatchingStage.handle() calls decode_event() without key=event.key, so the "
-    "key check of models/event.py (_check_key, commit 19e780e: 'the matching stage follows in the next "
-    "step') never runs in the pipeline: an event keyed by another organization, or with no, an empty or a "
-    "non-UTF-8 key, is matched, throttled and delivered as its body's organization instead of dead-lettered"))
 def test_events_not_keyed_by_their_organization_are_dead_lettered(batch):
     wrong = [e for e in batch.events if e.verdict == "wrong_key"]
     if not wrong:

@@ -434,3 +434,9 @@ def test_sink_in_a_thread_for_sync_tests():
         records = sink.wait_for_sync(3, path_prefix="/a")
     assert statuses == [503, 201, 200]
     assert [r.body for r in records] == [b"1"] * 3 and records[0].arrived <= records[2].arrived
+
+
+def test_a_webhook_id_a_header_cannot_carry_raw_is_percent_encoded_and_signed_as_sent():
+    sent = signing.headers("whsec_" + base64.b64encode(b"k" * 32).decode(), "é\r\n:a", b"{}", service="webhook")
+    assert sent["webhook-id"] == "%C3%A9%0D%0A:a" and sent["webhook-id"].isascii()
+    assert signing.header_id("e1:a1") == "e1:a1" and signing.header_id("a%b") == "a%25b"

@@ -12,10 +12,11 @@ import binascii
 import hashlib
 import hmac
 import time
+from urllib.parse import quote
 
 from notification_actions.errors import PermanentDeliveryError
 
-__all__ = ["SECRET_PREFIX", "decode_secret", "github_signature", "headers", "sign", "verify"]
+__all__ = ["SECRET_PREFIX", "header_id", "decode_secret", "github_signature", "headers", "sign", "verify"]
 
 SECRET_PREFIX = "whsec_"
 
@@ -44,6 +45,17 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
+_HEADER_SAFE = "!#$&'()*+,-./:;=?@[]^_`{|}~"
+
+
+def header_id(msg_id: str) -> str:
+    """``msg_id`` as a header can carry it: printable ASCII as is, anything else percent-encoded
+    (UTF-8). Event ids may hold any character; a header may not (non-ASCII raised in httpx, a
+    CR/LF or NUL is refused). Deterministic, so a receiver's idempotency key stays stable; the
+    signature covers this form."""
+    return quote(msg_id, safe=_HEADER_SAFE)
+
+
 def headers(secret: str | None, msg_id: str, body: bytes, *, service: str) -> dict[str, str]:
     """The Standard Webhooks headers of one message sent now: ``webhook-id``, ``webhook-timestamp``
     and, with a ``secret``, ``webhook-signature``.
@@ -51,6 +63,7 @@ def headers(secret: str | None, msg_id: str, body: bytes, *, service: str) -> di
     A malformed secret is a :class:`PermanentDeliveryError` (``code="invalid_signing_secret"``).
     """
     timestamp = int(time.time())
+    msg_id = header_id(msg_id)
     out = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
     if secret is not None:
         try:
