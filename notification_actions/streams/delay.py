@@ -9,12 +9,19 @@ no other. Due records are re-published, unchanged, to the deliveries topic,
 where the dispatch agent takes them with its tables; the tier offset is
 committed only after the broker has them (at least once; the dedup table
 and the circuit's sequence numbers absorb a repeat).
+
+A record never pauses its partition for longer than its tier's delay after it
+was written (:func:`pause_for`): its due time comes from a response's wait,
+which ``retry.py`` already bounds, but a partition waiting on one record waits
+for every tenant's records behind it, so the bound is kept here as well, and a
+due time that is not a finite number means *due now*.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -25,17 +32,26 @@ from notification_actions.kafka import headers as h
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DelayQueue"]
+__all__ = ["DelayQueue", "pause_for"]
 
 
 def due_at(headers: list[tuple[str, bytes]] | None) -> float:
+    """The ``na-due-at`` header (Unix time); 0 (due now) when absent or not a finite number."""
     for name, value in headers or ():
         if name == h.DUE_AT:
             try:
-                return float(value)
+                due = float(value)
             except ValueError:
                 return 0.0
+            return due if math.isfinite(due) else 0.0
     return 0.0
+
+
+def pause_for(headers: list[tuple[str, bytes]] | None, *, written_at: float, tier_delay: float, now: float) -> float:
+    """Seconds until a tier record is due: its ``na-due-at``, but never later than
+    ``tier_delay`` after it was ``written_at`` (0 when due)."""
+    due = min(due_at(headers), written_at + tier_delay)
+    return max(0.0, due - now)
 
 
 class DelayQueue:
@@ -44,6 +60,7 @@ class DelayQueue:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.moved = 0
+        self.delays: dict[str, float] = dict(zip(settings.retry_topics(), settings.retry_delays_seconds))
 
     async def run(self) -> None:
         """Forward due records forever. An error (the broker away, say) restarts
@@ -85,8 +102,11 @@ class DelayQueue:
     async def _forward(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, tp: TopicPartition, records) -> None:
         sent = []
         last = None
+        tier_delay = self.delays.get(tp.topic, self.settings.retry_delays_seconds[-1])
         for record in records:
-            wait = due_at(record.headers) - time.time()
+            now = time.time()
+            written_at = record.timestamp / 1000 if record.timestamp and record.timestamp > 0 else now
+            wait = pause_for(record.headers, written_at=written_at, tier_delay=tier_delay, now=now)
             if wait > 0:
                 consumer.seek(tp, record.offset)
                 consumer.pause(tp)

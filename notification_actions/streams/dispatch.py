@@ -216,7 +216,7 @@ class DispatchStage:
             if decision.kind == "quick":
                 if not decision.rate_limited:
                     quick_used += 1
-                await asyncio.sleep(decision.wait)
+                await asyncio.sleep(min(decision.wait, self.settings.quick_retry_cap_seconds))
                 continue
             assert decision.tier is not None
             if delivery.seq is None:

@@ -7,14 +7,24 @@ headers show an empty bucket (Discord, GitHub) holds the target until it
 refills. Over the limit a delivery *waits*; it does not fail. Deliveries
 of one target run in order in one chain on one worker, so the pacing state
 can live in memory: a target's partition, and so its chain, moves with it.
+
+The endpoint chooses a hold's length, and a waiting delivery sleeps in memory
+(its partition's commits wait behind it, and so does a rebalance): a hold is
+never longer than :data:`MAX_PACING_HOLD_SECONDS`, and one that is not a finite,
+non-negative number is ignored. A bucket that is still empty after the hold
+answers the next delivery with a 429 or 403, whose wait the retry tiers take.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
-__all__ = ["Pacer"]
+__all__ = ["MAX_PACING_HOLD_SECONDS", "Pacer"]
+
+#: the longest a response can hold its target (Discord's buckets refill within seconds)
+MAX_PACING_HOLD_SECONDS = 60.0
 
 
 class Pacer:
@@ -25,7 +35,7 @@ class Pacer:
     async def wait(self, target: str, rate: tuple[int, float] | None) -> float:
         """Sleep until ``target`` may take one more delivery; return the seconds waited."""
         now = time.monotonic()
-        at = max(now, self._next_at.get(target, now))
+        at = min(max(now, self._next_at.get(target, now)), now + MAX_PACING_HOLD_SECONDS)
         if rate is not None:
             count, seconds = rate
             self._next_at[target] = at + seconds / count
@@ -36,9 +46,16 @@ class Pacer:
         return at - now
 
     def hold(self, target: str, seconds: float) -> None:
-        """The service said ``target``'s bucket is empty: nothing more for ``seconds``."""
-        until = time.monotonic() + seconds
+        """The service said ``target``'s bucket is empty: nothing more for ``seconds``
+        (at most :data:`MAX_PACING_HOLD_SECONDS`; ignored unless a finite, non-negative number)."""
+        if not math.isfinite(seconds) or seconds <= 0:
+            return
+        until = time.monotonic() + min(seconds, MAX_PACING_HOLD_SECONDS)
         self._next_at[target] = max(self._next_at.get(target, 0.0), until)
+
+    def held_for(self, target: str) -> float:
+        """Seconds until ``target`` may take its next delivery (0 when it may now)."""
+        return max(0.0, self._next_at.get(target, 0.0) - time.monotonic())
 
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, at in self._next_at.items() if at < now]:

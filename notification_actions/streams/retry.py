@@ -16,6 +16,15 @@ place the retry decision is taken — turns it, with the delivery, into a
   (``retry_delays_seconds``, one topic each, each retry one tier further, the
   last tier repeating) until one of the above.
 
+Waits are bounded whatever the service says (it runs the endpoint): an
+unusable ``retry_after`` (not finite, negative) counts as absent; an
+in-process wait is at most ``quick_retry_cap_seconds``; a longer one parks in
+the first tier (from the next one on) whose delay covers it, and never waits
+longer than that tier's delay — or the last tier's, when none covers it. Each
+tier's topic is paused until its head is due (``delay.py``), so a wait longer
+than the tier's own delay would hold up every delivery behind it, whatever
+its tenant.
+
 Attempt count, first-attempt time, due time, tier and the last error travel
 in headers (``na-attempts``, ``na-first-attempt-at``, ``na-due-at``,
 ``na-tier``, ``na-last-error``) as well as in the delivery itself.
@@ -23,6 +32,7 @@ in headers (``na-attempts``, ``na-first-attempt-at``, ``na-due-at``,
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -37,7 +47,7 @@ from notification_actions.settings import Settings
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery
 
-__all__ = ["Attempt", "Decision", "RetryPolicy", "RetryTiers"]
+__all__ = ["Attempt", "Decision", "RetryPolicy", "RetryTiers", "usable_wait"]
 
 RATE_LIMIT_CODES = {"429", "ratelimited", "rate_limited"}
 
@@ -65,6 +75,15 @@ class Decision:
     rate_limited: bool = False
 
 
+def usable_wait(seconds: object) -> float | None:
+    """``seconds`` if it is a finite, non-negative number of seconds, else ``None`` (absent)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return float(seconds)
+
+
 class RetryPolicy:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -80,7 +99,7 @@ class RetryPolicy:
         now = time.time() if now is None else now
         if delivery.attempt >= s.max_attempts or now - delivery.matched_at > s.max_delivery_age_seconds:
             return Decision("dead")
-        retry_after = getattr(error, "retry_after", None)
+        retry_after = usable_wait(getattr(error, "retry_after", None))
         rate_limited = (error.code or "") in RATE_LIMIT_CODES or error.status == 429
         if retry_after is not None:
             wait = retry_after
@@ -90,9 +109,15 @@ class RetryPolicy:
             wait = random.uniform(backoff / 2, backoff)
         if wait <= s.quick_retry_cap_seconds and (rate_limited or quick_used < s.quick_retries):
             return Decision("quick", wait=wait, rate_limited=rate_limited)
-        last = len(s.retry_delays_seconds) - 1
+        delays = s.retry_delays_seconds
+        last = len(delays) - 1
         tier = 0 if delivery.tier is None else min(delivery.tier + 1, last)
-        return Decision("park", wait=max(s.retry_delays_seconds[tier], retry_after or 0.0), tier=tier)
+        wait = delays[tier]
+        if retry_after is not None and retry_after > wait:
+            while tier < last and delays[tier] < retry_after:
+                tier += 1
+            wait = min(retry_after, delays[tier])
+        return Decision("park", wait=wait, tier=tier)
 
 
 class RetryTiers:
@@ -103,10 +128,12 @@ class RetryTiers:
         self.topics = topics
 
     async def send(self, key: bytes, delivery: Delivery, *, wait: float) -> float:
-        """Write ``delivery`` to the topic of the tier it waits in (``delivery.tier``), due in ``wait`` s."""
+        """Write ``delivery`` to the topic of the tier it waits in (``delivery.tier``), due in ``wait`` s
+        (the caller bounds it; it is never negative or infinite here)."""
         tier = delivery.tier
         if tier is None:
             raise ValueError(f"delivery {delivery.dedup_key} has no retry tier to wait in")
+        wait = usable_wait(wait) or 0.0
         due = time.time() + wait
         await self.topics[tier].send(
             key=key,

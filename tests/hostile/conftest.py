@@ -27,6 +27,19 @@ def pipeline(kafka_bootstrap, tmp_path_factory):
         yield pipe
 
 
+@pytest.fixture(scope="package")
+def short_tiers(kafka_bootstrap, tmp_path_factory):
+    """A second worker whose retry tiers wait 1 s and 2 s, with no quick retries and a 4 s HTTP timeout:
+    for the tests that need deliveries to reach (and come back from) the tiers in test time."""
+    with running_pipeline(
+        kafka_bootstrap, tmp_path_factory.mktemp("hostile-tiers"),
+        NOTIFICATION_ACTIONS_RETRY_DELAYS_SECONDS="[1, 2]",
+        NOTIFICATION_ACTIONS_QUICK_RETRIES="0",
+        NOTIFICATION_ACTIONS_HTTP_TIMEOUT_SECONDS="4",
+    ) as pipe:
+        yield pipe
+
+
 def new_org() -> int:
     return next(_orgs)
 

@@ -76,7 +76,9 @@ def test_rate_limiting_waits_without_spending_the_quick_budget():
 
 def test_a_retry_after_longer_than_the_cap_parks_for_at_least_that_long():
     error = RetryableDeliveryError("503", status=503, retry_after=200.0)
-    assert decide(delivery(), failed(error)) == Decision("park", wait=200.0, tier=0)
+    # in the first tier whose delay covers it (tier 0 waits 30 s, 1 waits 120 s, 2 waits 600 s): a tier's
+    # partition waits for its head, so no wait is longer than the delay of the tier it waits in
+    assert decide(delivery(), failed(error)) == Decision("park", wait=200.0, tier=2)
 
 
 @pytest.mark.parametrize("changes", [{"attempt": 10}, {"matched_at": NOW - 86_401}])

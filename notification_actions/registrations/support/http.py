@@ -9,6 +9,11 @@
   :class:`RetryableDeliveryError`, ``retry_after`` from ``Retry-After``
   (seconds or HTTP-date), a JSON body's ``retry_after`` (Discord) or
   ``x-ratelimit-reset`` (GitHub), when present.
+
+The endpoint chooses every one of these numbers. A wait that is not a finite,
+non-negative number (``inf``, ``nan``, ``-1``) is ignored, as if absent; a
+longer one than :data:`MAX_RESPONSE_WAIT_SECONDS` is cut to it. The pipeline
+applies its own, tighter bounds on top (``streams/retry.py``, ``streams/pacing.py``).
 - 3xx and other 4xx: :class:`PermanentDeliveryError` with ``code=str(status)``.
 - Transport failures (timeouts, refused connections, dropped connections):
   retryable; anything else: permanent. The client's SSRF guard (``transport.py``)
@@ -23,7 +28,9 @@ them, because the URL of a Discord, Teams or generic webhook is itself a secret.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
+import math
 import re
 import time
 from collections.abc import Iterable
@@ -39,8 +46,10 @@ from notification_actions.registrations.support.transport import BlockedAddress,
 __all__ = [
     "EXCERPT_CHARS",
     "MAX_RESPONSE_BYTES",
+    "MAX_RESPONSE_WAIT_SECONDS",
     "USER_AGENT",
     "body_excerpt",
+    "bucket_empty_for",
     "classify_exception",
     "classify_response",
     "origin",
@@ -52,6 +61,8 @@ EXCERPT_CHARS = 200
 USER_AGENT = f"notification-actions/{__version__ or 0}"
 # Endpoints are user-chosen URLs: never hold more than this much of an answer in memory.
 MAX_RESPONSE_BYTES = 1 << 20
+# The longest wait a response may ask for (a day: MAX_DELIVERY_AGE_SECONDS' default); longer ones are cut.
+MAX_RESPONSE_WAIT_SECONDS = 86_400.0
 _REDACTED = "[redacted]"
 _RETRYABLE_STATUSES = frozenset({408, 429})
 # Headers that describe the wire form of a body; dropped when the body is rebuilt in memory.
@@ -102,19 +113,44 @@ def _excerpt(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _wait(seconds: float) -> float | None:
+    """``seconds`` as a wait: ``None`` unless finite and non-negative, at most a day."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RESPONSE_WAIT_SECONDS)
+
+
+def _number(text: str) -> float | None:
+    text = text.strip()
+    if text.isascii() and text.isdigit():  # however many digits: a finite number (float() would say inf)
+        return float(text) if len(text) <= 15 else 1e15
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _until(epoch: float | None, now: float) -> float | None:
+    """Seconds from ``now`` to the instant ``epoch`` (0 when it is past); ``None`` unless finite."""
+    if epoch is None or not math.isfinite(epoch):
+        return None
+    return _wait(max(0.0, epoch - now))
+
+
 def _parse_retry_after(value: str, now: float) -> float | None:
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = _number(value)
+    if seconds is not None:
+        return _wait(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when is None:
         return None
-    return max(0.0, when.timestamp() - now)
+    if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return _until(when.timestamp(), now)
 
 
 def _body_retry_after(response: httpx.Response) -> float | None:
@@ -127,7 +163,7 @@ def _body_retry_after(response: httpx.Response) -> float | None:
         return None
     value = body.get("retry_after") if isinstance(body, dict) else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(0.0, float(value))
+        return _wait(float(value))
     return None
 
 
@@ -140,7 +176,8 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
 
     Looked for in order: ``Retry-After`` (delta-seconds or HTTP-date), a JSON
     body's ``retry_after`` (Discord), and ``x-ratelimit-reset`` (epoch seconds)
-    when ``x-ratelimit-remaining`` is ``0`` (GitHub).
+    when ``x-ratelimit-remaining`` is ``0`` (GitHub). A value that is no usable
+    wait is skipped; the result is finite, at most :data:`MAX_RESPONSE_WAIT_SECONDS`.
     """
     current = time.time() if now is None else now
     header = response.headers.get("retry-after")
@@ -153,10 +190,7 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
         return from_body
     reset = response.headers.get("x-ratelimit-reset")
     if reset and _rate_limit_exhausted(response):
-        try:
-            return max(0.0, float(reset) - current)
-        except ValueError:
-            return None
+        return _until(_number(reset), current)
     return None
 
 
@@ -164,19 +198,18 @@ def bucket_empty_for(response: httpx.Response, *, now: float | None = None) -> f
     """Seconds until a *successful* response's rate-limit bucket refills, when it says it is empty.
 
     ``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset-after`` (Discord, seconds)
-    or ``x-ratelimit-reset`` (Discord and GitHub, epoch seconds); ``None`` otherwise.
+    or ``x-ratelimit-reset`` (Discord and GitHub, epoch seconds); ``None`` otherwise,
+    and when the value is no usable wait. At most :data:`MAX_RESPONSE_WAIT_SECONDS`.
     """
     if not _rate_limit_exhausted(response):
         return None
     after = response.headers.get("x-ratelimit-reset-after")
-    try:
-        if after:
-            return max(0.0, float(after))
-        reset = response.headers.get("x-ratelimit-reset")
-        if reset:
-            return max(0.0, float(reset) - (time.time() if now is None else now))
-    except ValueError:
-        return None
+    if after:
+        seconds = _number(after)
+        return _wait(seconds) if seconds is not None else None
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset:
+        return _until(_number(reset), time.time() if now is None else now)
     return None
 
 
