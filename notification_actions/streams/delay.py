@@ -14,7 +14,9 @@ A record never pauses its partition for longer than its tier's delay after it
 was written (:func:`pause_for`): its due time comes from a response's wait,
 which ``retry.py`` already bounds, but a partition waiting on one record waits
 for every tenant's records behind it, so the bound is kept here as well, and a
-due time that is not a finite number means *due now*.
+due time that is not a finite number means *due now*. Topics of tiers that
+no longer exist (``RETRY_DELAYS_SECONDS`` was shortened) are drained too, with
+the last tier's delay (:func:`tier_topics`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -32,7 +36,7 @@ from notification_actions.kafka import headers as h
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DelayQueue", "pause_for"]
+__all__ = ["DelayQueue", "pause_for", "tier_topics"]
 
 
 def due_at(headers: list[tuple[str, bytes]] | None) -> float:
@@ -52,6 +56,19 @@ def pause_for(headers: list[tuple[str, bytes]] | None, *, written_at: float, tie
     ``tier_delay`` after it was ``written_at`` (0 when due)."""
     due = min(due_at(headers), written_at + tier_delay)
     return max(0.0, due - now)
+
+
+def tier_topics(settings: Settings, existing: Iterable[str]) -> dict[str, float]:
+    """Every tier topic to drain, with its delay: the configured tiers', and those of ``existing``
+    topics named like a tier past them (their records wait the last tier's delay)."""
+    delays = settings.retry_delays_seconds
+    out = dict(zip(settings.retry_topics(), delays))
+    pattern = re.compile(re.escape(settings.deliveries_topic) + r"\.retry\.(\d+)")
+    for name in existing:
+        match = pattern.fullmatch(name)
+        if match and name not in out:
+            out[name] = delays[-1]
+    return out
 
 
 class DelayQueue:
@@ -78,7 +95,6 @@ class DelayQueue:
     async def _run_once(self) -> None:
         hosts = self.settings.broker_hosts()
         consumer = AIOKafkaConsumer(
-            *self.settings.retry_topics(),
             bootstrap_servers=hosts,
             group_id=f"{self.settings.app_id}-retry",
             enable_auto_commit=False,
@@ -89,8 +105,14 @@ class DelayQueue:
         producer = AIOKafkaProducer(bootstrap_servers=hosts, acks="all", enable_idempotence=True)
         await producer.start()
         await consumer.start()
-        log.info("retry delay queue started on %s", ", ".join(self.settings.retry_topics()))
         try:
+            self.delays = tier_topics(self.settings, await consumer.topics())
+            removed = sorted(set(self.delays) - set(self.settings.retry_topics()))
+            if removed:
+                log.warning("retry tier topic(s) %s are past the configured tiers; draining them with the last "
+                            "tier's delay (%ss)", ", ".join(removed), self.settings.retry_delays_seconds[-1])
+            consumer.subscribe(topics=list(self.delays))
+            log.info("retry delay queue started on %s", ", ".join(self.delays))
             while True:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=500)
                 for tp, records in batch.items():

@@ -180,8 +180,9 @@ class DispatchStage:
         if delivery.seq is not None and delivery.seq < circuit.head:
             return  # a repeat of one that is already done
         if delivery.seq != circuit.head:  # new to the open circuit, or behind its head: wait in its tier
-            seq = self.circuits.enqueue(target, circuit.tier) if delivery.seq is None else delivery.seq
-            await self._park(event, delivery.queued(seq, circuit.tier), self.settings.retry_delays_seconds[circuit.tier])
+            tier = self.policy.tier(circuit.tier)  # the circuit may name a tier a settings change removed
+            seq = self.circuits.enqueue(target, tier) if delivery.seq is None else delivery.seq
+            await self._park(event, delivery.queued(seq, tier), self.policy.tier_delay(tier))
             return
         await self._attempt(event, delivery)
 

@@ -23,7 +23,9 @@ the first tier (from the next one on) whose delay covers it, and never waits
 longer than that tier's delay — or the last tier's, when none covers it. Each
 tier's topic is paused until its head is due (``delay.py``), so a wait longer
 than the tier's own delay would hold up every delivery behind it, whatever
-its tenant.
+its tenant. A tier index read from a delivery or a circuit that is past the
+configured tiers (``RETRY_DELAYS_SECONDS`` was shortened) is the last tier
+(:meth:`RetryPolicy.tier`).
 
 Attempt count, first-attempt time, due time, tier and the last error travel
 in headers (``na-attempts``, ``na-first-attempt-at``, ``na-due-at``,
@@ -88,6 +90,14 @@ class RetryPolicy:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def tier(self, tier: int) -> int:
+        """``tier`` as an index of the configured tiers: one past the last is the last."""
+        return min(max(tier, 0), len(self.settings.retry_delays_seconds) - 1)
+
+    def tier_delay(self, tier: int) -> float:
+        """The delay of tier ``tier`` (read through :meth:`tier`)."""
+        return self.settings.retry_delays_seconds[self.tier(tier)]
+
     def decide(self, delivery: Delivery, attempt: Attempt, quick_used: int, now: float | None = None) -> Decision:
         """The next step for ``delivery`` after ``attempt``, with ``quick_used`` quick retries spent."""
         if attempt.ok:
@@ -111,7 +121,7 @@ class RetryPolicy:
             return Decision("quick", wait=wait, rate_limited=rate_limited)
         delays = s.retry_delays_seconds
         last = len(delays) - 1
-        tier = 0 if delivery.tier is None else min(delivery.tier + 1, last)
+        tier = 0 if delivery.tier is None else min(self.tier(delivery.tier) + 1, last)
         wait = delays[tier]
         if retry_after is not None and retry_after > wait:
             while tier < last and delays[tier] < retry_after:
@@ -128,11 +138,16 @@ class RetryTiers:
         self.topics = topics
 
     async def send(self, key: bytes, delivery: Delivery, *, wait: float) -> float:
-        """Write ``delivery`` to the topic of the tier it waits in (``delivery.tier``), due in ``wait`` s
-        (the caller bounds it; it is never negative or infinite here)."""
+        """Write ``delivery`` to the topic of the tier it waits in (``delivery.tier``), due in ``wait`` s.
+
+        The caller reads the tier through ``RetryPolicy.tier`` and bounds ``wait``; a tier past
+        the topics is the last one here too, and ``wait`` is never negative or infinite."""
         tier = delivery.tier
         if tier is None:
             raise ValueError(f"delivery {delivery.dedup_key} has no retry tier to wait in")
+        if not 0 <= tier < len(self.topics):
+            tier = min(max(tier, 0), len(self.topics) - 1)
+            delivery = delivery.model_copy(update={"tier": tier})
         wait = usable_wait(wait) or 0.0
         due = time.time() + wait
         await self.topics[tier].send(
