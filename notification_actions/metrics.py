@@ -90,6 +90,10 @@ class Metrics:
             f"{PREFIX}_config_rejected", "Config records refused, by kind (action/integration/directory).",
             ["kind"], registry=r,
         )
+        self.cross_organization_refused = Counter(
+            f"{PREFIX}_cross_organization_refused", "Deliveries dead-lettered because the integration they name "
+            "belongs to another organization than their action, by service.", ["service"], registry=r,
+        )
         self.duplicates = Counter(
             f"{PREFIX}_duplicates_skipped", "Deliveries not fired because their dedup key already succeeded.",
             ["service"], registry=r,

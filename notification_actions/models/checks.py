@@ -2,6 +2,7 @@
 
 Used by the config agent before applying an action and by the command line
 before publishing one, so ``actions put`` refuses exactly what a worker would.
+:func:`same_organization` is also checked at fire time and by ``test-fire``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from notification_actions.models.integration import Integration
 from notification_actions.models.registry import Registry
 from notification_actions.settings import Settings
 
-__all__ = ["ActionInput", "check_action"]
+__all__ = ["ActionInput", "check_action", "same_organization"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,17 @@ class ActionInput:
     integration: Integration | None
     directory: Directory | None
     settings: Settings
+
+
+def same_organization(action: NotificationAction, integration: Integration) -> bool:
+    """Whether ``action`` may use ``integration``'s credentials: only an integration of its own organization.
+
+    The one rule, checked where an action is applied (:func:`check_action`) and
+    again wherever credentials are used (``streams/dispatch.py``'s ``fire``,
+    ``ops/testfire.py``): integration ids are global, and a record re-published
+    under the same id for another organization must not reach actions applied before.
+    """
+    return integration.organization_id == action.organization_id
 
 
 def check_action(
@@ -51,7 +63,7 @@ def check_action(
     if action.integration_id:
         if integration is None:
             raise InvalidAction(f"integration {action.integration_id!r} not found", field="integration_id")
-        if integration.organization_id != action.organization_id:
+        if not same_organization(action, integration):
             raise InvalidAction(
                 f"integration {action.integration_id!r} belongs to another organization", field="integration_id"
             )

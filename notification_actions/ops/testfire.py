@@ -3,7 +3,8 @@
 Uses the action, integration and directory as the workers hold them, the
 given event or a sample for the action's trigger, and the registration's own
 ``fire()``. No dedup, no table writes, nothing on any topic: only the service
-sees it (so a real message is sent — that is the point).
+sees it (so a real message is sent — that is the point). An integration of
+another organization than the action's is refused (``models/checks.same_organization``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from notification_actions import registrations  # noqa: F401  (registers every s
 from notification_actions.errors import ConfigError, DeliveryError
 from notification_actions.registrations.support.transport import new_client
 from notification_actions.models import decode_event, example_event
+from notification_actions.models.checks import same_organization
 from notification_actions.registrations.base import REGISTRY, FireContext
 from notification_actions.settings import Settings
 from notification_actions.tables.state import load_state
@@ -46,6 +48,12 @@ async def test_fire(settings: Settings, action_id: str, event_json: bytes | None
         event = example_event(action.trigger_type, organization_id=action.organization_id,
                               project_id=action.projects[0] if action.projects else None)
     integration = state.integrations.get(action.integration_id or "")
+    if integration is not None and not same_organization(action, integration):
+        raise ConfigError(
+            f"action {action_id!r} belongs to organization {action.organization_id}, but its integration "
+            f"{integration.id!r} belongs to organization {integration.organization_id}: not firing with another "
+            "organization's credentials"
+        )
     registration = REGISTRY.get(action.trigger_type, action.service_type, action.target_type)
     started = time.monotonic()
     # The worker's client, under the worker's SSRF policy.

@@ -11,7 +11,9 @@ in order:
    and park it behind the circuit's head (``tables/circuits.py``) unless it
    *is* the head;
 3. pace to the registration's ``rate_limit``, resolve the integration
-   (credentials never travel in deliveries) and fire: one :class:`Attempt`;
+   (credentials never travel in deliveries; an integration of another
+   organization than the action's is refused, dead-lettered with
+   ``code="integration_other_organization"``) and fire: one :class:`Attempt`;
 4. write an outcome for every attempt, then do what
    ``RetryPolicy.decide`` (``retry.py``) says: ok — mark the dedup key;
    quick — retry in-process; park — write it to retry tier *n*; dead —
@@ -41,6 +43,7 @@ from notification_actions.errors import DeliveryError, PermanentDeliveryError, R
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.models import Integration
+from notification_actions.models.checks import same_organization
 from notification_actions.registrations.base import FireContext, FireResult, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.dead_letters import DeadLetters
@@ -269,6 +272,13 @@ class DispatchStage:
                     raise PermanentDeliveryError(
                         f"integration {action.integration_id!r} not found", code="integration_not_found"
                     )
+                if not same_organization(action, integration):
+                    self._refuse_other_organization(delivery, integration)
+                    integration = None  # its credentials go nowhere, not even into the attempt
+                    raise PermanentDeliveryError(
+                        f"integration {action.integration_id!r} belongs to another organization",
+                        code="integration_other_organization",
+                    )
             context = FireContext(
                 settings=self.settings,
                 http=self._http,
@@ -289,6 +299,12 @@ class DispatchStage:
             if not isinstance(exc, DeliveryError):
                 log.error("registration raised %s for action %s", type(exc).__name__, action.id, extra=_ids(delivery))
         return Attempt(result, error, (time.monotonic() - started) * 1000, integration)
+
+    def _refuse_other_organization(self, delivery: Delivery, integration: Integration) -> None:
+        self.metrics.cross_organization_refused.labels(delivery.action.service_type.slug).inc()
+        log.error("delivery %s refused: action %s of organization %s names integration %s of organization %s",
+                  delivery.dedup_key, delivery.action.id, delivery.action.organization_id, integration.id,
+                  integration.organization_id, extra=_ids(delivery))
 
     def _outcome(self, delivery: Delivery, result: str, attempt: Attempt) -> Outcome:
         action = delivery.action
