@@ -24,8 +24,9 @@ This module's own worker holds an integration of every provider per organization
 listens on; a Teams flow slower than the timeout), with echoing fake services and
 debug logging; and it is sent the mistakes operators make with credentials: an
 integration record wrapped in a list, a misspelled ``credential`` field, a token
-pasted into ``provider``; controls the masking does handle: truncated JSON, a key
-that is not the id, a nested credential.
+pasted into ``provider`` (with and without the same token in the record's
+``credentials``), truncated JSON, a key that is not the id, a credential nested too
+deep.
 
 A finding in a topic of another suite (a broker shared with other worktrees) is
 reported as a warning, not a failure: that suite may run other code.
@@ -145,7 +146,8 @@ def _canary_records(sink_url: str) -> tuple[list[tuple[bytes, bytes]], dict[str,
     def valid(ident: str, token: str) -> dict:
         return integration(ident, CANARY_ORG, "slack", sink_url, token)
 
-    canaries = {name: secret(CANARY_ORG, name) for name in ("list", "typo", "paste", "trunc", "mismatch", "nested")}
+    canaries = {name: secret(CANARY_ORG, name)
+                for name in ("list", "typo", "paste", "alone", "trunc", "mismatch", "nested")}
     recs: list[tuple[bytes, bytes]] = []
     # a list of one record, as `integrations put` accepts them in a file
     recs.append((b"leak-list", orjson.dumps([valid("leak-list", canaries["list"])])))
@@ -158,6 +160,11 @@ def _canary_records(sink_url: str) -> tuple[list[tuple[bytes, bytes]], dict[str,
     recs.append((b"leak-paste", orjson.dumps(valid("leak-paste", canaries["paste"]))))
     pasted = valid("leak-paste", canaries["paste"])
     recs.append((b"leak-paste", orjson.dumps({**pasted, "provider": pasted["credentials"]["bot_token"]})))
+    # ... and pasted into `provider` of an update that carries it nowhere else (its credentials left empty):
+    # the token is still the integration's credential, in the version that was applied
+    alone = valid("leak-alone", canaries["alone"])
+    recs.append((b"leak-alone", orjson.dumps(alone)))
+    recs.append((b"leak-alone", orjson.dumps({**alone, "provider": alone["credentials"]["bot_token"], "credentials": {}})))
     # controls: masked or withheld today
     recs.append((b"leak-trunc", orjson.dumps(valid("leak-trunc", canaries["trunc"]))))
     recs.append((b"leak-trunc", orjson.dumps(valid("leak-trunc", canaries["trunc"]))[:-30]))
@@ -224,7 +231,8 @@ def _run(pipe: Pipeline, sink, setup: Setup, canary_recs) -> None:
 
     _wait(lambda: httpx.get(f"{pipe.api}/lag", headers={"Authorization": f"Bearer {pipe.token}"}).status_code == 200,
           60, "/lag never had a sample")
-    ids = [i["id"] for i in setup.integrations] + ["leak-list", "leak-typo", "leak-paste", "leak-trunc", "leak-nested"]
+    ids = [i["id"] for i in setup.integrations] + ["leak-list", "leak-typo", "leak-paste", "leak-alone", "leak-trunc",
+                                                     "leak-nested"]
     paths = ["/healthz", "/readyz", "/metrics", "/lag", "/circuits"] + FAUST_PATHS
     for org in [*ORGS.values(), CANARY_ORG]:
         paths += [f"/organizations/{org}/actions", f"/organizations/{org}/available-actions"]
@@ -571,8 +579,9 @@ def test_no_credential_in_command_output(scan):
 
 
 def test_the_controls_stay_masked(scan, leak_worker):
-    """Truncated JSON is withheld, a mismatched key and a nested credential are masked: none anywhere."""
-    controls = {leak_worker.canaries[k] for k in ("trunc", "mismatch", "nested")}
+    """Withheld or masked, nowhere else: truncated JSON, a key that is not the id, a credential nested too deep,
+    a list of records, a misspelled 'credential'."""
+    controls = {leak_worker.canaries[k] for k in ("trunc", "mismatch", "nested", "list", "typo")}
     found = [str(f) for f in scan.findings if f.secret in controls and not f.foreign]
     assert not found, "\n".join(found)
 
@@ -586,6 +595,11 @@ def test_a_refused_list_of_integrations_is_masked(scan):
     assert not leaks, "\n".join(leaks[:10])
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "leak: streams/dead_letters.py _withhold_secrets() keeps 'provider' (one of _SHOWN_FIELDS) in a rejected "
+    "integration's report when it is a scalar that repeats no other string of the same record: a token pasted "
+    "into 'provider' of an update that leaves 'credentials' empty (the token is the integration's credential in "
+    "the version applied before) is copied in clear into config.rejected's 'value'"))
 def test_a_refused_integration_keeps_no_secret_outside_credentials(scan):
     leaks = _known(scan, "outside")
     assert not leaks, "\n".join(leaks[:10])
