@@ -30,6 +30,7 @@ from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
 from notification_actions.models.delivery import Delivery, Origin, Outcome
+from notification_actions.models.enums import ActionService
 from notification_actions.models.integration import MASK
 from notification_actions.models.validation import json_type, problems_from
 
@@ -95,6 +96,19 @@ def _strings(node: object, found: set[str]) -> None:
             stack.extend(item)
 
 
+_TOKEN_RUN = re.compile(r"\S{16,}")
+
+
+def _plain(field: str, value: str) -> bool:
+    """Whether a shown field's text may be shown: a provider only when it is a known service's slug
+    (a token pasted into ``provider`` is not); a name without a long unbroken run (what tokens are)."""
+    if field == "provider":
+        return value in ActionService.slugs()
+    if field == "name":
+        return not _TOKEN_RUN.search(value)
+    return True
+
+
 def _withhold_secrets(raw: object) -> tuple[bytes, list[str]]:
     """What a report may show of a refused integration record, and the strings to blank out of its reasons.
 
@@ -118,8 +132,8 @@ def _withhold_secrets(raw: object) -> tuple[bytes, list[str]]:
         kept = {k: v for k, v in record.items() if k in _SHOWN_FIELDS and isinstance(v, _SCALARS)}
         _strings({k: v for k, v in record.items() if k not in kept}, secrets)
         hidden = [s for s in secrets if len(s) >= _MIN_SECRET_CHARS]
-        for name, value in list(kept.items()):  # a shown field that repeats a secret is no longer shown
-            if isinstance(value, str) and any(s in value for s in hidden):
+        for name, value in list(kept.items()):  # a shown field that repeats a secret, or may be one, is not shown
+            if isinstance(value, str) and (any(s in value for s in hidden) or not _plain(name, value)):
                 del kept[name]
                 secrets.add(value)
         named = [k for k in record if k not in kept and _FIELD_NAME.match(k)]

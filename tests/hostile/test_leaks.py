@@ -595,11 +595,6 @@ def test_a_refused_list_of_integrations_is_masked(scan):
     assert not leaks, "\n".join(leaks[:10])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "leak: streams/dead_letters.py _withhold_secrets() keeps 'provider' (one of _SHOWN_FIELDS) in a rejected "
-    "integration's report when it is a scalar that repeats no other string of the same record: a token pasted "
-    "into 'provider' of an update that leaves 'credentials' empty (the token is the integration's credential in "
-    "the version applied before) is copied in clear into config.rejected's 'value'"))
 def test_a_refused_integration_keeps_no_secret_outside_credentials(scan):
     leaks = _known(scan, "outside")
     assert not leaks, "\n".join(leaks[:10])
