@@ -75,8 +75,9 @@ class Metrics:
             "tier (parked in a retry tier).", ["service", "kind"], registry=r,
         )
         self.parked = Counter(
-            f"{PREFIX}_parked", "Deliveries written to a retry tier topic (after a failure or behind an open "
-            "circuit), by service and tier.", ["service", "tier"], registry=r,
+            f"{PREFIX}_parked", "Deliveries written to a retry tier topic (after a failure, behind an open "
+            "circuit, or beyond their target's share of memory), by service and tier.", ["service", "tier"],
+            registry=r,
         )
         self.retry_forwarded = Counter(
             f"{PREFIX}_retry_forwarded", "Due deliveries moved from the retry tiers back to the deliveries topic.",

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
 
     # --- pipeline ----------------------------------------------------------
     max_in_flight: int = Field(32, ge=1, description="Deliveries fired concurrently per worker.")
+    max_pending_per_target: int = Field(
+        8, ge=1,
+        description="Deliveries a slow target may hold in memory at once (a fast one: as many as it fires "
+        "in 2 s, or more on a loaded worker, up to half the pending set); later ones wait in the retry tiers, "
+        "behind its circuit, in order.",
+    )
     producer_linger_ms: float = Field(
         5.0, ge=0, description="How long the producer waits to batch records (ms): fewer, larger produce requests."
     )

@@ -13,7 +13,20 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    integration): one key's items in order, other keys' beside them. Each
    job is its own asyncio task created from the agent's task, so it sees the
    event Faust put in the context, which is how a table write finds its
-   partition (``inflight.py``). Agent concurrency stays 1;
+   partition (``inflight.py``). Agent concurrency stays 1. Given
+   ``max_per_key`` and ``overflow`` too, each key has a *share* of the set:
+   ``max_per_key`` jobs, or as many as it finishes in ``per_key_budget``
+   seconds when that is more, up to half the set. When the whole worker is
+   slow (a loaded machine slows every key, and no key is judged by it), the
+   budget is the time :data:`TYPICAL_JOBS` typical jobs take, at most
+   :data:`MAX_BUDGET_FACTOR` times ``per_key_budget``. A key none of whose
+   jobs has finished yet is watched for ``per_key_probe`` seconds, once, to
+   learn its pace. An item beyond its key's share is not held in memory: it
+   goes, inline, to ``overflow(item, ahead)`` (``ahead``: the items of its key
+   still in memory, oldest first) — dispatch parks it on the broker, behind
+   its target's circuit — so a slow key cannot take every pending slot. A
+   fast key at half the set waits for a slot, as every key did before (a
+   short wait: it is fast);
 3. **guard** — an exception from ``handle`` goes to the stage's
    ``on_error(item, exc)`` (matching dead-letters the event, config writes a
    rejected record); when ``on_error`` returns, the item counts as handled.
@@ -53,7 +66,13 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ConsumeLoop"]
 
+#: a key's budget is at least the time this many typical jobs take (see the module docstring)
+TYPICAL_JOBS = 100
+#: ... and at most this many times ``per_key_budget`` (jobs of slow keys count in "typical" too)
+MAX_BUDGET_FACTOR = 5
+
 Handle = Callable[[faust.EventT], Awaitable[None]]
+Overflow = Callable[[faust.EventT, list[faust.EventT]], Awaitable[None]]
 OnError = Callable[[faust.EventT, Exception], Awaitable[None]]
 Crash = Callable[[BaseException], Awaitable[None]]
 
@@ -68,6 +87,10 @@ class ConsumeLoop:
         *,
         crash: Crash,
         max_pending: int | None = None,
+        max_per_key: int | None = None,
+        overflow: Overflow | None = None,
+        per_key_budget: float = 0.0,
+        per_key_probe: float = 0.0,
     ) -> None:
         self.name = name  # for the log: which stage's loop
         self.gaps = gaps
@@ -75,6 +98,10 @@ class ConsumeLoop:
         self.on_error = on_error
         self.crash = crash
         self.max_pending = max_pending  # None: handle inline; else jobs in an InFlight set
+        self.max_per_key = max_per_key  # with overflow: at most this many of one key's jobs in the set
+        self.overflow = overflow
+        self.per_key_budget = per_key_budget  # a fast key may hold as many jobs as it finishes in this time
+        self.per_key_probe = per_key_probe  # how long to watch a key that has finished no job yet
         self.failed: BaseException | None = None
         self._taking = False
         self._acks: OrderedAcks | None = None
@@ -98,10 +125,13 @@ class ConsumeLoop:
                     ticket = acks.track(item)
                     if jobs is None:
                         await self._handle(ticket, acks)
-                        if self.failed is not None:
-                            return
+                    elif self._over(jobs, item) and not await self._share(jobs, item.key):
+                        ahead = jobs.queued(item.key)
+                        await self._handle(ticket, acks, lambda item=item: self.overflow(item, ahead))
                     else:
-                        await jobs.submit(item.key, lambda ticket=ticket: self._handle(ticket, acks))
+                        await jobs.submit(item.key, lambda ticket=ticket: self._handle(ticket, acks), tag=item)
+                    if self.failed is not None:
+                        return
             finally:
                 self._taking = False
 
@@ -109,11 +139,41 @@ class ConsumeLoop:
         """Nothing taken and not yet acked (the tail sweep of gaps.py only looks at idle stages)."""
         return not self._taking and (self._acks is None or self._acks.waiting() == 0)
 
-    async def _handle(self, ticket: Ticket, acks: OrderedAcks) -> None:
+    def _over(self, jobs: InFlight, item: faust.EventT) -> bool:
+        """``item``'s key already holds ``max_per_key`` jobs (see :meth:`_share` for more)."""
+        return self.overflow is not None and self.max_per_key is not None and jobs.pending(item.key) >= self.max_per_key
+
+    async def _share(self, jobs: InFlight, key: object) -> bool:
+        """Whether one more job of ``key`` is within its share of the set (the module docstring)."""
+        assert self.max_per_key is not None
+        if self.per_key_budget <= 0:
+            return False
+        fast_bound = max(self.max_per_key, jobs.max_pending // 2)
+        typical = TYPICAL_JOBS * (jobs.typical() or 0.0)
+        budget = min(max(self.per_key_budget, typical), MAX_BUDGET_FACTOR * self.per_key_budget)
+        probed = False
+        while (pending := jobs.pending(key)) >= self.max_per_key:
+            took = jobs.estimate(key) or 0.0
+            if not jobs.timed(key):  # none of its jobs has finished: its pace is not known
+                if probed or took >= self.per_key_probe:
+                    return False  # its first job has run for the probe's time already: slow
+                probed = True  # watch its first job until it has run that long, once
+                await jobs.freed(key, self.per_key_probe - took)
+                continue
+            if (pending + 1) * took > budget:
+                return False  # slow: it does not finish that many within the budget
+            if pending < fast_bound:
+                return True
+            await jobs.freed(key, budget / fast_bound)  # fast, at its bound: a slot soon
+        return True
+
+    async def _handle(
+        self, ticket: Ticket, acks: OrderedAcks, work: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         item = ticket.event
         try:
             try:
-                await self.handle(item)
+                await (work() if work is not None else self.handle(item))
             except Exception as exc:
                 await self.on_error(item, exc)
         except Exception as exc:

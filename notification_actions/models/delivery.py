@@ -1,7 +1,7 @@
 """Typed records that travel between the stages: ``Delivery`` and ``Outcome``, and ``Origin``.
 
 A ``Delivery`` is not changed in place: each step of its way gives a new value
-(``first_attempted``, ``next_attempt``, ``queued``, ``out_of_queue``), so what
+(``first_attempted``, ``next_attempt``, ``queued``, ``placed``, ``out_of_queue``), so what
 was fired, recorded and parked is always the value the code names.
 """
 
@@ -91,6 +91,10 @@ class Delivery(BaseModel):
     def queued(self, seq: int, tier: int) -> "Delivery":
         """This delivery at place ``seq`` of its target's queue, waiting in retry tier ``tier``."""
         return self.model_copy(update={"seq": seq, "tier": tier})
+
+    def placed(self, seq: int) -> "Delivery":
+        """This delivery at place ``seq`` of its target's queue, reserved for it while it waited in memory."""
+        return self.model_copy(update={"seq": seq})
 
     def out_of_queue(self) -> "Delivery":
         """This delivery with no place in a queue (its circuit closed meanwhile): an ordinary one again."""

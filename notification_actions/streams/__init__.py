@@ -3,6 +3,7 @@
 ``config``        config/integrations/directory topics → validated → tables (or the rejected topic)
 ``matching``      events → decoded, validated (or events DLQ) → matched → deliveries topic
 ``dispatch``      deliveries → dedup → circuit → registration ``fire()`` → outcomes
+``bulkhead``      the places in a target's queue of its deliveries in memory (the per-target bound)
 ``pacing``        per-target spacing to a service's rate limit, before each fire
 ``retry``         what follows an attempt (``RetryPolicy.decide``); parking in the retry tier topics
 ``delay``         the retry tiers' delay queue, back to the deliveries topic when due

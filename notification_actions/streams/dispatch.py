@@ -3,13 +3,18 @@
 The agent reads the deliveries topic through the guarded loop of
 ``kafka/loop.py``, which hands each delivery (records Faust skipped, read
 back, first) to an :class:`InFlight` set — per-target order, bounded
-pending — while at most ``max_in_flight`` fires run at once. Per delivery,
-in order:
+pending — while at most ``max_in_flight`` fires run at once. A slow target
+holds at most ``max_pending_per_target`` deliveries in memory (a fast one
+more: ``kafka/loop.py``'s per-key share): a later one is parked at once
+behind the target's circuit (:meth:`DispatchStage.overflow`,
+``bulkhead.py``), so a slow target cannot take every pending slot. Per
+delivery, in order:
 
-1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay);
+1. skip it if its dedup key already succeeded (a crash, a rebalance, a replay)
+   — once its turn has come, if it has a place in its target's queue;
 2. if its target's circuit is open, give it a place in the target's queue
-   and park it behind the circuit's head (``tables/circuits.py``) unless it
-   *is* the head;
+   (the one reserved for it, if any) and park it behind the circuit's head
+   (``tables/circuits.py``) unless it *is* the head;
 3. pace to the registration's ``rate_limit``, resolve the integration
    (credentials never travel in deliveries; an integration of another
    organization than the action's is refused, dead-lettered with
@@ -49,8 +54,9 @@ from notification_actions.settings import Settings
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
+from notification_actions.streams.bulkhead import DRAIN_BUDGET_SECONDS, PROBE_SECONDS, Places
 from notification_actions.streams.pacing import Pacer
-from notification_actions.models.delivery import Delivery, Outcome
+from notification_actions.models.delivery import Delivery, Origin, Outcome
 from notification_actions.streams.retry import Attempt, RetryPolicy, RetryTiers
 from notification_actions.tables.circuits import CircuitTable
 from notification_actions.tables.dedup import DedupTable
@@ -128,12 +134,15 @@ class DispatchStage:
         self.loop = ConsumeLoop(
             "dispatch", gaps, self.handle, self._cannot_record, crash=crash,
             max_pending=max(settings.max_in_flight * 8, 256),
+            max_per_key=settings.max_pending_per_target, overflow=self.overflow,
+            per_key_budget=DRAIN_BUDGET_SECONDS, per_key_probe=PROBE_SECONDS,
         )
         self.policy = RetryPolicy(settings)
         self.pacer = Pacer()
         self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
         self._http: httpx.AsyncClient | None = None
         self._firing: asyncio.Semaphore | None = None
+        self.places = Places(circuits)  # the per-target bulkhead's places in the queues (bulkhead.py)
 
     async def agent(self, stream: faust.StreamT) -> None:
         if self._http is None:
@@ -163,33 +172,82 @@ class DispatchStage:
 
     # --- one delivery -----------------------------------------------------------
     async def handle(self, event: faust.EventT) -> None:
+        origin = self.places.started(event)
         try:
-            delivery = Delivery.from_bytes(event.value)
+            delivery = await self._decode(event)
+            if delivery is None:
+                return
+            delivery = self.places.place(origin, delivery)
+            circuit = self.circuits.get(delivery.target_key)
+            if circuit is None:  # no circuit, or it closed meanwhile: an ordinary one
+                if not self._duplicate(delivery):
+                    await self._attempt(event, origin, self.places.place(origin, delivery.out_of_queue()))
+                return
+            if delivery.seq is not None and delivery.seq < circuit.head:
+                return  # a repeat of one that is already done
+            if delivery.seq in (None, circuit.head) and self._duplicate(delivery):
+                self._finish(delivery)  # at the head: the next one becomes head
+                return
+            if delivery.seq != circuit.head:  # new to the open circuit, or behind its head: wait in its tier
+                await self._wait_behind(event, origin, delivery)
+                return
+            await self._attempt(event, origin, delivery)
+        finally:
+            self.places.ended(origin)
+
+    async def overflow(self, event: faust.EventT, ahead: list[faust.EventT]) -> None:
+        """A delivery whose target already holds ``max_pending_per_target`` in memory waits on the broker
+        instead, parked behind its target's circuit (opened for it if need be), and comes back in order;
+        those ``ahead`` of it in memory get their places first (``bulkhead.py``)."""
+        delivery = await self._decode(event)
+        if delivery is None:
+            return
+        origin, target = str(Origin.of(event)), delivery.target_key
+        delivery = self.places.reserved(origin, delivery)  # read again after a crash: its place was kept
+        circuit = self.circuits.get(target)
+        tier = self.policy.tier(circuit.tier) if circuit is not None else 0
+        if circuit is None:
+            if self._duplicate(delivery):
+                return
+            delivery = delivery.out_of_queue()
+            log.warning("%d deliveries to %s in memory: later ones wait in the retry tiers, in order",
+                        len(ahead), target, extra=_ids(delivery))
+        elif delivery.seq is not None and delivery.seq < circuit.head:
+            return  # a repeat of one that is already done
+        elif delivery.seq in (None, circuit.head) and self._duplicate(delivery):
+            self._finish(delivery)
+            return
+        if delivery.seq is None:
+            self.places.reserve_ahead(target, ahead, tier)
+        await self._wait_behind(event, origin, delivery)
+
+    async def _decode(self, event: faust.EventT) -> Delivery | None:
+        try:
+            return Delivery.from_bytes(event.value)
         except Exception as exc:
             await self.dead_letters.send_undecodable(event, exc)
             self.metrics.dead_letters.labels("unknown").inc()
-            return
-        target = delivery.target_key
-        if not delivery.force and self.dedup.delivered(delivery.dedup_key):
-            self.counts["duplicate"] += 1
-            self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
-            log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=_ids(delivery))
-            self._finish(delivery)
-            return
-        circuit = self.circuits.get(target)
-        if circuit is None:
-            await self._attempt(event, delivery.out_of_queue())  # a circuit closed meanwhile: an ordinary one
-            return
-        if delivery.seq is not None and delivery.seq < circuit.head:
-            return  # a repeat of one that is already done
-        if delivery.seq != circuit.head:  # new to the open circuit, or behind its head: wait in its tier
-            tier = self.policy.tier(circuit.tier)  # the circuit may name a tier a settings change removed
-            seq = self.circuits.enqueue(target, tier) if delivery.seq is None else delivery.seq
-            await self._park(event, delivery.queued(seq, tier), self.policy.tier_delay(tier))
-            return
-        await self._attempt(event, delivery)
+            return None
 
-    async def _attempt(self, event: faust.EventT, delivery: Delivery) -> None:
+    def _duplicate(self, delivery: Delivery) -> bool:
+        """Its dedup key already succeeded (a crash, a rebalance, a replay): counted, not fired again."""
+        if delivery.force or not self.dedup.delivered(delivery.dedup_key):
+            return False
+        self.counts["duplicate"] += 1
+        self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
+        log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=_ids(delivery))
+        return True
+
+    async def _wait_behind(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
+        """Park ``delivery`` behind its target's circuit head (opening the circuit if need be), in the
+        circuit's tier, for that tier's delay."""
+        target = delivery.target_key
+        circuit = self.circuits.get(target)
+        tier = self.policy.tier(circuit.tier) if circuit is not None else 0  # may name a removed tier
+        seq = self.places.enqueue(origin, target, tier) if delivery.seq is None else delivery.seq
+        await self._park(event, delivery.queued(seq, tier), self.policy.tier_delay(tier))
+
+    async def _attempt(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         """Fire, then do what ``RetryPolicy.decide`` says, until the delivery is done or parked."""
         target = delivery.target_key
         action = delivery.action
@@ -206,13 +264,13 @@ class DispatchStage:
                 if attempt.result is not None and attempt.result.wait_after:
                     self.pacer.hold(target, attempt.result.wait_after)
                 self.dedup.mark_delivered(delivery.dedup_key)
-                self._finish(delivery)
+                self._finish(self.places.place(origin, delivery))
                 return
             if decision.kind == "dead":
                 outcome = await self._record(delivery, "dead", attempt)
                 await self.dead_letters.send_delivery(event.key, delivery, outcome)
                 self.metrics.dead_letters.labels(action.service_type.slug).inc()
-                self._finish(delivery)
+                self._finish(self.places.place(origin, delivery))
                 return
             await self._record(delivery, "retry", attempt)
             delivery = delivery.next_attempt(_last_error(attempt))
@@ -223,8 +281,9 @@ class DispatchStage:
                 await asyncio.sleep(min(decision.wait, self.settings.quick_retry_cap_seconds))
                 continue
             assert decision.tier is not None
+            delivery = self.places.place(origin, delivery)
             if delivery.seq is None:
-                seq = self.circuits.enqueue(target, decision.tier)
+                seq = self.places.enqueue(origin, target, decision.tier)
             else:
                 seq = delivery.seq
                 self.circuits.moved_to(target, decision.tier)

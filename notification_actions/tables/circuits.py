@@ -9,6 +9,14 @@ attempt per tier delay, not one per delivery), keeps other targets
 unaffected, and keeps order across retries: a resolve never overtakes its
 trigger. The circuit closes when its last parked delivery is done.
 
+A place can also be *reserved* for a delivery still held in memory
+(``enqueue(..., reserve_for=origin)``): when a target's later delivery is parked
+while earlier ones wait in memory (the dispatch agent's per-target bulkhead),
+those earlier ones get the places before it. A reservation is keyed by the
+delivery's record (``topic[partition]@offset``) and kept in the table, so a
+delivery read again after a crash finds its place; it is dropped once its
+place is done.
+
 A Faust ``Table`` keyed by target key, co-partitioned with the deliveries
 topic (whose key is also the target key), written only from that target's
 in-order chain in the dispatch agent.
@@ -21,7 +29,7 @@ import time
 
 import faust
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from notification_actions.tables.raw import raw_codecs
 
@@ -35,6 +43,8 @@ class Circuit(BaseModel):
     next: int = 0          # sequence number the next delivery enqueued gets
     tier: int = 0          # the latest tier a parked delivery of this target waits in
     opened_at: float = 0.0
+    # places reserved for deliveries held in memory: their record (topic[partition]@offset) -> seq
+    reserved: dict[str, int] = Field(default_factory=dict)
 
     @property
     def waiting(self) -> int:
@@ -57,8 +67,11 @@ class CircuitTable:
     def _put(self, target: str, circuit: Circuit) -> None:
         self.table[target.encode()] = orjson.dumps(circuit.model_dump())
 
-    def enqueue(self, target: str, tier: int) -> int:
-        """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq."""
+    def enqueue(self, target: str, tier: int, *, reserve_for: str | None = None) -> int:
+        """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq.
+
+        With ``reserve_for`` (a record's origin), the place is kept for that delivery:
+        :meth:`reserved` finds it when the delivery is handled."""
         circuit = self.get(target)
         if circuit is None:
             circuit = Circuit(opened_at=time.time())
@@ -66,8 +79,15 @@ class CircuitTable:
         seq = circuit.next
         circuit.next += 1
         circuit.tier = max(circuit.tier, tier)
+        if reserve_for is not None:
+            circuit.reserved[reserve_for] = seq
         self._put(target, circuit)
         return seq
+
+    def reserved(self, target: str, origin: str) -> int | None:
+        """The place reserved in ``target``'s queue for the delivery read from ``origin``, if any."""
+        circuit = self.get(target)
+        return circuit.reserved.get(origin) if circuit is not None else None
 
     def moved_to(self, target: str, tier: int) -> None:
         """The head moved on to ``tier``: later deliveries must wait there too, behind it."""
@@ -82,6 +102,7 @@ class CircuitTable:
         if circuit is None or seq != circuit.head:
             return
         circuit.head += 1
+        circuit.reserved = {origin: place for origin, place in circuit.reserved.items() if place >= circuit.head}
         if circuit.head >= circuit.next:
             del self.table[target.encode()]
             log.warning("circuit closed for %s after %.0fs", target, time.time() - circuit.opened_at)

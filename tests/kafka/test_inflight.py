@@ -90,3 +90,32 @@ async def test_each_job_runs_in_its_submitters_context():
     gate.set()
     await until(lambda: len(jobs) == 0)
     assert seen == [("e1", "e1"), ("e2", "e2"), ("e3", "e3")]
+
+
+async def test_pending_and_queued_tell_one_key_s_unfinished_jobs_oldest_first():
+    jobs, log, gate = InFlight(max_pending=10), [], asyncio.Event()
+    await jobs.submit("a", job(log, "a1", gate), tag="a1")
+    await jobs.submit("a", job(log, "a2"), tag="a2")
+    await jobs.submit("b", job(log, "b1"), tag="b1")
+    await until(lambda: "end b1" in log)
+    assert (jobs.pending("a"), jobs.queued("a")) == (2, ["a1", "a2"])
+    assert (jobs.pending("b"), jobs.queued("b"), jobs.pending("c")) == (0, [], 0)
+    gate.set()
+    await until(lambda: len(jobs) == 0)
+    assert jobs.pending("a") == 0 and jobs.queued("a") == []
+
+
+
+async def test_estimate_is_how_long_a_key_s_jobs_take_and_freed_waits_for_one_to_end():
+    jobs, log, gate = InFlight(max_pending=10), [], asyncio.Event()
+    assert jobs.estimate("a") is None  # nothing finished yet
+    await jobs.submit("a", job(log, "a1"))
+    await jobs.freed("a", timeout=5)
+    first = jobs.estimate("a")
+    assert first is not None and first < 0.5
+    await jobs.submit("a", job(log, "a2", gate))
+    await until(lambda: "start a2" in log)
+    await jobs.freed("a", timeout=0.3)  # a2 runs on: the wait ends at the timeout
+    assert jobs.estimate("a") >= 0.3  # the running job's age, once longer than the past ones
+    gate.set()
+    await until(lambda: len(jobs) == 0)

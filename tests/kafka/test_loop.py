@@ -240,3 +240,63 @@ async def test_not_idle_while_an_item_is_being_handled(kafka_bootstrap):
     gate.set()
     await asyncio.wait_for(running, 10)
     assert log == [("ack", 0)] and loop.idle()
+
+
+async def test_a_key_over_its_share_goes_to_overflow_inline_and_is_acked_in_offset_order(kafka_bootstrap):
+    keys = {0: b"slow", 1: b"slow", 2: b"slow", 3: b"fast", 4: b"slow"}
+    tp, log = await topic_with(kafka_bootstrap, 5, keys), []
+    gate = asyncio.Event()
+    overflowed: list = []
+
+    async def handle(item) -> None:
+        if item.key == b"slow":
+            await gate.wait()
+        log.append(("handle", item.message.offset))
+
+    async def overflow(item, ahead) -> None:
+        overflowed.append((item.message.offset, [a.message.offset for a in ahead]))
+
+    async def on_error(item, exc) -> None:
+        raise AssertionError("no failure expected")
+
+    loop = ConsumeLoop("test", reader(f"kafka://{kafka_bootstrap}", log), handle, on_error,
+                       crash=Crashes(), max_pending=8, max_per_key=2, overflow=overflow)
+    await loop.run(Stream(events(tp, [0, 1, 2, 3, 4], log, keys)))
+    # 2 and 4 found two of their key in memory: handed to overflow at once, with those ahead of them
+    assert overflowed == [(2, [0, 1]), (4, [0, 1])]
+    await until(lambda: ("handle", 3) in log)
+    assert [e for e in log if e[0] == "ack"] == []  # 0 and 1 still wait: nothing after them is acked
+    gate.set()
+    await until(loop.idle)
+    assert [e for e in log if e[0] == "ack"] == [("ack", o) for o in range(5)]
+
+
+
+async def test_a_key_that_finishes_quickly_may_hold_more_a_slow_one_may_not(kafka_bootstrap):
+    keys = {o: (b"slow" if o % 2 else b"fast") for o in range(24)}
+    tp, log = await topic_with(kafka_bootstrap, 24, keys), []
+    gate = asyncio.Event()
+    overflowed: list = []
+
+    async def handle(item) -> None:
+        if item.key == b"slow":
+            await gate.wait()
+        else:
+            await asyncio.sleep(0.001)
+        log.append(("handle", item.message.offset))
+
+    async def overflow(item, ahead) -> None:
+        overflowed.append(item.message.offset)
+
+    async def on_error(item, exc) -> None:
+        raise AssertionError("no failure expected")
+
+    loop = ConsumeLoop("test", reader(f"kafka://{kafka_bootstrap}", log), handle, on_error, crash=Crashes(),
+                       max_pending=256, max_per_key=2, overflow=overflow, per_key_budget=2.0, per_key_probe=0.2)
+    await loop.run(Stream(events(tp, range(24), log, keys)))
+    # the fast key: watched once, then taken in; the slow one: two in memory, the rest overflow
+    assert overflowed == [o for o in range(24) if o % 2 and o > 3]
+    await until(lambda: all(("handle", o) in log for o in range(0, 24, 2)))
+    gate.set()
+    await until(loop.idle)
+    assert [e for e in log if e[0] == "ack"] == [("ack", o) for o in range(24)]
