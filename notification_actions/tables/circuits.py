@@ -18,8 +18,10 @@ delivery read again after a crash finds its place; it is dropped once its
 place is done.
 
 A Faust ``Table`` keyed by target key, co-partitioned with the deliveries
-topic (whose key is also the target key), written only from that target's
-in-order chain in the dispatch agent.
+topic (whose key is also the target key), written from that target's
+in-order chain in the dispatch agent, and from the agent's own task for a
+delivery beyond the target's share of memory (with no ``await`` between a
+read and its write, so the two never interleave mid-change).
 """
 
 from __future__ import annotations
