@@ -21,7 +21,7 @@ from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.models.registry import REGISTRY
 from notification_actions.models.validation import parse_numeric_id
 
-__all__ = ["authorized", "drop_faust_views", "install_views", "organization_id"]
+__all__ = ["authorized", "drop_faust_views", "install_views"]
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -32,10 +32,6 @@ def authorized(header: str | None, token: str | None) -> bool:
 
 FAUST_VIEWS = "faust.web.apps."
 
-
-def organization_id(text: str) -> int | None:
-    """``text`` as an organization id, or None (``models.validation.parse_numeric_id``: ASCII digits only)."""
-    return parse_numeric_id(text)
 
 
 def drop_faust_views(app: Any) -> list[str]:
@@ -101,7 +97,7 @@ def install_views(service: Any) -> None:
     async def org_actions(self: Any, request: Any, org_id: str) -> Any:
         if (denied := guard(self, request)) is not None:
             return denied
-        if (org := organization_id(org_id)) is None:
+        if (org := parse_numeric_id(org_id)) is None:
             return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
         actions = [a.model_dump(mode="json") for a in service.actions.index.all() if a.organization_id == org]
         return self.json({"actions": sorted(actions, key=lambda a: a["id"])})
@@ -110,7 +106,7 @@ def install_views(service: Any) -> None:
     async def available(self: Any, request: Any, org_id: str) -> Any:
         if (denied := guard(self, request)) is not None:
             return denied
-        if (org := organization_id(org_id)) is None:
+        if (org := parse_numeric_id(org_id)) is None:
             return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
         integrations = service.integrations.for_organization(org)
         out: list[dict] = []
