@@ -8,7 +8,9 @@ run beside them. ``submit`` waits when ``max_pending`` jobs are accepted but
 unfinished: that is the stream's back-pressure. :meth:`pending` and
 :meth:`queued` tell how many (and which) jobs one key holds, :meth:`estimate`
 how long its jobs take (smoothed over the last ones, or the running one's
-age when longer), :meth:`typical` how long jobs take across all keys (per
+age when longer), :meth:`drain` how long its unfinished jobs will take (a
+running job past its key's usual time is judged by its age, once, not
+every queued job by it), :meth:`typical` how long jobs take across all keys (per
 job finished, so a slow key weighs little) and :meth:`freed` waits for one
 to end, so that a caller can keep a slow key from taking every slot
 (``loop.py``'s per-key share).
@@ -67,6 +69,24 @@ class InFlight:
         if took is None or age is None:
             return took if age is None else age
         return max(took, age)
+
+    def pace(self, key: Hashable) -> float | None:
+        """Seconds a job of ``key`` takes, smoothed over its last finished ones (no running age)."""
+        return self._took.get(key)
+
+    def drain(self, key: Hashable, *, more: int = 0) -> float | None:
+        """Seconds until ``key``'s unfinished jobs, and ``more`` jobs after them, are done, projected:
+        each waiting one takes the smoothed time; the running one the rest of it, or — past it — as
+        long again as it has run so far. ``None`` while none of its jobs has finished."""
+        took = self._took.get(key)
+        if took is None:
+            return None
+        waiting = self.pending(key) + more
+        since = self._running_since.get(key)
+        if since is None:
+            return waiting * took
+        age = asyncio.get_running_loop().time() - since
+        return (took - age if age < took else age) + (waiting - 1) * took
 
     def typical(self) -> float | None:
         """Seconds a job takes, smoothed over every key's last jobs; ``None`` before one has finished."""

@@ -23,7 +23,8 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    jobs has finished yet is watched for ``per_key_probe`` seconds, once, to
    learn its pace. An item beyond its key's share is not held in memory: it
    goes, inline, to ``overflow(item, ahead)`` (``ahead``: the items of its key
-   still in memory, oldest first) — dispatch parks it on the broker, behind
+   still in memory, oldest first; :meth:`ConsumeLoop.pace` tells how long its
+   jobs take) — dispatch parks it on the broker, behind
    its target's circuit — so a slow key cannot take every pending slot. A
    fast key at half the set waits for a slot, as every key did before (a
    short wait: it is fast);
@@ -105,11 +106,12 @@ class ConsumeLoop:
         self.failed: BaseException | None = None
         self._taking = False
         self._acks: OrderedAcks | None = None
+        self._jobs: InFlight | None = None
 
     async def run(self, stream: faust.StreamT) -> None:
         """Consume ``stream`` until it ends or a failure is fatal (see the module docstring)."""
         acks = self._acks = OrderedAcks()  # an agent restarted by Faust starts afresh
-        jobs = InFlight(max_pending=self.max_pending) if self.max_pending else None
+        jobs = self._jobs = InFlight(max_pending=self.max_pending) if self.max_pending else None
         async for event in stream.noack().events():
             if self.failed is not None:
                 return  # the worker is stopping: take nothing more
@@ -139,6 +141,11 @@ class ConsumeLoop:
         """Nothing taken and not yet acked (the tail sweep of gaps.py only looks at idle stages)."""
         return not self._taking and (self._acks is None or self._acks.waiting() == 0)
 
+    def pace(self, key: object) -> float | None:
+        """Seconds a job of ``key`` takes, smoothed over its last ones (``InFlight.pace``); ``None`` when
+        not known."""
+        return self._jobs.pace(key) if self._jobs is not None else None
+
     def _over(self, jobs: InFlight, item: faust.EventT) -> bool:
         """``item``'s key already holds ``max_per_key`` jobs (see :meth:`_share` for more)."""
         return self.overflow is not None and self.max_per_key is not None and jobs.pending(item.key) >= self.max_per_key
@@ -160,8 +167,8 @@ class ConsumeLoop:
                 probed = True  # watch its first job until it has run that long, once
                 await jobs.freed(key, self.per_key_probe - took)
                 continue
-            if (pending + 1) * took > budget:
-                return False  # slow: it does not finish that many within the budget
+            if (jobs.drain(key, more=1) or 0.0) > budget:
+                return False  # slow: it does not finish those it holds and one more within the budget
             if pending < fast_bound:
                 return True
             await jobs.freed(key, budget / fast_bound)  # fast, at its bound: a slot soon

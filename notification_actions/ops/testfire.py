@@ -22,7 +22,7 @@ from notification_actions.models.checks import same_organization
 from notification_actions.registrations.base import REGISTRY, FireContext
 from notification_actions.settings import Settings
 from notification_actions.tables.state import load_state
-from notification_actions.streams.dispatch import redact
+from notification_actions.streams.firing import redact
 
 __all__ = ["TestFireResult", "test_fire"]
 

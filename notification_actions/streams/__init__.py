@@ -2,7 +2,8 @@
 
 ``config``        config/integrations/directory topics → validated → tables (or the rejected topic)
 ``matching``      events → decoded, validated (or events DLQ) → matched → deliveries topic
-``dispatch``      deliveries → dedup → circuit → registration ``fire()`` → outcomes
+``dispatch``      deliveries → dedup → circuit → fire → outcomes; what follows each attempt
+``firing``        one fire: the integration resolved, the registration's ``fire()`` bounded, its outcome
 ``bulkhead``      the places in a target's queue of its deliveries in memory (the per-target bound)
 ``pacing``        per-target spacing to a service's rate limit, before each fire
 ``retry``         what follows an attempt (``RetryPolicy.decide``); parking in the retry tier topics

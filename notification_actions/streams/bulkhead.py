@@ -10,8 +10,13 @@ comes back in order, as deliveries behind an open circuit do.
 A target that fires quickly may hold more: as many as it fires in
 :data:`DRAIN_BUDGET_SECONDS`, up to half the pending set (beyond that, the
 stream waits for it, as it did for every target before: briefly, since it is
-fast). Parking is for slow targets only: a parked backlog comes back one tier
-delay at a time. A target that has not finished a delivery yet is watched
+fast). A delivery parked behind a circuit that is not *failing* (none of its
+deliveries has been parked after a failed attempt: it was opened for want of
+memory) waits about as long as those ahead of it are projected to take
+(:func:`overflow_wait`: its places ahead × its target's pace, at least
+:data:`DRAIN_BUDGET_SECONDS`, at most its tier's delay), so a burst to a
+healthy target is back as soon as the target can take it; behind a failing
+circuit it waits the tier's delay, as it always did. A target that has not finished a delivery yet is watched
 for :data:`PROBE_SECONDS` before its pace is judged. The rule lives in
 ``kafka/loop.py`` and ``kafka/inflight.py`` (a per-key share of the in-flight
 set); the places in the targets' queues live here.
@@ -24,12 +29,20 @@ import faust
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.tables.circuits import CircuitTable
 
-__all__ = ["DRAIN_BUDGET_SECONDS", "PROBE_SECONDS", "Places"]
+__all__ = ["DRAIN_BUDGET_SECONDS", "PROBE_SECONDS", "Places", "overflow_wait"]
 
 #: a target may hold as many deliveries in memory as it fires in this time (at least MAX_PENDING_PER_TARGET)
 DRAIN_BUDGET_SECONDS = 2.0
 #: how long the stream waits, once, for a target's first delivery to finish before it knows its pace
 PROBE_SECONDS = 0.1
+
+
+def overflow_wait(ahead: int, pace: float | None, tier_delay: float) -> float:
+    """How long a delivery parked behind a circuit that is not failing waits: the time the ``ahead``
+    places before it take at ``pace`` seconds each (unknown: the least), at least
+    :data:`DRAIN_BUDGET_SECONDS` (few early returns to park again), at most ``tier_delay`` (what it
+    would wait behind a failure)."""
+    return min(max(ahead * (pace or 0.0), DRAIN_BUDGET_SECONDS), tier_delay)
 
 
 class Places:
@@ -66,9 +79,10 @@ class Places:
             self._unplaced.discard(origin)
         return delivery
 
-    def enqueue(self, origin: str, target: str, tier: int) -> int:
-        """The next place in ``target``'s queue for the delivery of ``origin``, which now has one."""
-        seq = self.circuits.enqueue(target, tier)
+    def enqueue(self, origin: str, target: str, tier: int, *, failed: bool = False) -> int:
+        """The next place in ``target``'s queue for the delivery of ``origin``, which now has one
+        (``failed``: it is parked after a failed attempt)."""
+        seq = self.circuits.enqueue(target, tier, failed=failed)
         self._unplaced.discard(origin)
         return seq
 

@@ -15,10 +15,10 @@ delivery, in order:
 2. if its target's circuit is open, give it a place in the target's queue
    (the one reserved for it, if any) and park it behind the circuit's head
    (``tables/circuits.py``) unless it *is* the head;
-3. pace to the registration's ``rate_limit``, resolve the integration
-   (credentials never travel in deliveries; an integration of another
-   organization than the action's is refused, dead-lettered with
-   ``code="integration_other_organization"``) and fire: one :class:`Attempt`;
+3. pace to the registration's ``rate_limit`` and fire (``firing.py``: the
+   integration resolved — credentials never travel in deliveries, and one of
+   another organization than the action's is refused — and the registration's
+   ``fire()`` bounded): one :class:`Attempt`;
 4. write an outcome for every attempt, then do what
    ``RetryPolicy.decide`` (``retry.py``) says: ok — mark the dedup key;
    quick — retry in-process; park — write it to retry tier *n*; dead —
@@ -41,20 +41,15 @@ import logging
 import time
 
 import faust
-import httpx
 
-from notification_actions.registrations.support.transport import new_client
-from notification_actions.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
-from notification_actions.models import Integration
-from notification_actions.models.checks import same_organization
-from notification_actions.registrations.base import FireContext, FireResult, Registry
+from notification_actions.registrations.base import Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
-from notification_actions.streams.bulkhead import DRAIN_BUDGET_SECONDS, PROBE_SECONDS, Places
+from notification_actions.streams.bulkhead import DRAIN_BUDGET_SECONDS, PROBE_SECONDS, Places, overflow_wait
+from notification_actions.streams.firing import Firing, ids, last_error
 from notification_actions.streams.pacing import Pacer
 from notification_actions.models.delivery import Delivery, Origin, Outcome
 from notification_actions.streams.retry import Attempt, RetryPolicy, RetryTiers
@@ -65,40 +60,7 @@ from notification_actions.tables.integrations import IntegrationsTable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DispatchStage", "redact"]
-
-
-def redact(text: str, integration: Integration | None) -> str:
-    """``text`` with every credential of ``integration`` masked (defence in depth:
-    registrations already keep secrets out of their errors)."""
-    if not text or integration is None:
-        return text
-    for secret in _secret_values(integration):
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "**********")
-    return text
-
-
-def _secret_values(integration: Integration) -> list[str]:
-    out = []
-    for value in integration.credentials.values():
-        if isinstance(value, dict):
-            out += [v.get_secret_value() for v in value.values()]
-        else:
-            out.append(value.get_secret_value())
-    return out
-
-
-def _last_error(attempt: Attempt) -> str:
-    """What a delivery carries of its last failed attempt (credentials masked)."""
-    error = attempt.error
-    return f"{type(error).__name__}: {redact(str(error), attempt.integration)}"[:500]
-
-
-def _ids(delivery: Delivery) -> dict:
-    return context(
-        organization_id=delivery.action.organization_id, action_id=delivery.action.id, delivery_id=delivery.dedup_key
-    )
+__all__ = ["DispatchStage"]
 
 
 class DispatchStage:
@@ -140,17 +102,11 @@ class DispatchStage:
         self.policy = RetryPolicy(settings)
         self.pacer = Pacer()
         self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
-        self._http: httpx.AsyncClient | None = None
-        self._firing: asyncio.Semaphore | None = None
+        self.fire = Firing(settings, registry, integrations, directory)  # one attempt (firing.py)
         self.places = Places(circuits)  # the per-target bulkhead's places in the queues (bulkhead.py)
 
     async def agent(self, stream: faust.StreamT) -> None:
-        if self._http is None:
-            self._firing = asyncio.Semaphore(self.settings.max_in_flight)
-            self._http = new_client(
-                timeout=self.settings.http_timeout_seconds, max_connections=self.settings.max_in_flight * 2,
-                settings=self.settings,
-            )
+        self.fire.open()
         await self.loop.run(stream)
 
     def idle(self) -> bool:
@@ -159,9 +115,7 @@ class DispatchStage:
 
     async def close(self, *args: object, **kwargs: object) -> None:
         """Close the HTTP client; connected to ``app.on_before_shutdown`` (after the drain)."""
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        await self.fire.close()
 
     async def _cannot_record(self, event: faust.EventT, exc: Exception) -> None:
         # Only a broken producer gets here (handle() turns every delivery
@@ -196,9 +150,9 @@ class DispatchStage:
             self.places.ended(origin)
 
     async def overflow(self, event: faust.EventT, ahead: list[faust.EventT]) -> None:
-        """A delivery whose target already holds ``max_pending_per_target`` in memory waits on the broker
-        instead, parked behind its target's circuit (opened for it if need be), and comes back in order;
-        those ``ahead`` of it in memory get their places first (``bulkhead.py``)."""
+        """A delivery whose target already holds its share of memory waits on the broker instead, parked
+        behind its target's circuit (opened for it if need be), and comes back in order; those ``ahead``
+        of it in memory get their places first (``bulkhead.py``)."""
         delivery = await self._decode(event)
         if delivery is None:
             return
@@ -211,7 +165,7 @@ class DispatchStage:
                 return
             delivery = delivery.out_of_queue()
             log.warning("%d deliveries to %s in memory: later ones wait in the retry tiers, in order",
-                        len(ahead), target, extra=_ids(delivery))
+                        len(ahead), target, extra=ids(delivery))
         elif delivery.seq is not None and delivery.seq < circuit.head:
             return  # a repeat of one that is already done
         elif delivery.seq in (None, circuit.head) and self._duplicate(delivery):
@@ -235,17 +189,22 @@ class DispatchStage:
             return False
         self.counts["duplicate"] += 1
         self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
-        log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=_ids(delivery))
+        log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=ids(delivery))
         return True
 
     async def _wait_behind(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         """Park ``delivery`` behind its target's circuit head (opening the circuit if need be), in the
-        circuit's tier, for that tier's delay."""
+        circuit's tier: for that tier's delay behind a failing circuit, else about as long as the places
+        ahead of it take (``bulkhead.overflow_wait``)."""
         target = delivery.target_key
         circuit = self.circuits.get(target)
         tier = self.policy.tier(circuit.tier) if circuit is not None else 0  # may name a removed tier
         seq = self.places.enqueue(origin, target, tier) if delivery.seq is None else delivery.seq
-        await self._park(event, delivery.queued(seq, tier), self.policy.tier_delay(tier))
+        circuit = self.circuits.get(target)
+        wait = self.policy.tier_delay(tier)
+        if circuit is not None and not circuit.failing:
+            wait = overflow_wait(seq - circuit.head, self.loop.pace(event.key), wait)
+        await self._park(event, delivery.queued(seq, tier), wait)
 
     async def _attempt(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         """Fire, then do what ``RetryPolicy.decide`` says, until the delivery is done or parked."""
@@ -273,7 +232,7 @@ class DispatchStage:
                 self._finish(self.places.place(origin, delivery))
                 return
             await self._record(delivery, "retry", attempt)
-            delivery = delivery.next_attempt(_last_error(attempt))
+            delivery = delivery.next_attempt(last_error(attempt))
             self.metrics.retries.labels(action.service_type.slug, "quick" if decision.kind == "quick" else "tier").inc()
             if decision.kind == "quick":
                 if not decision.rate_limited:
@@ -283,7 +242,7 @@ class DispatchStage:
             assert decision.tier is not None
             delivery = self.places.place(origin, delivery)
             if delivery.seq is None:
-                seq = self.places.enqueue(origin, target, decision.tier)
+                seq = self.places.enqueue(origin, target, decision.tier, failed=True)
             else:
                 seq = delivery.seq
                 self.circuits.moved_to(target, decision.tier)
@@ -302,7 +261,7 @@ class DispatchStage:
 
     async def _record(self, delivery: Delivery, result: str, attempt: Attempt) -> Outcome:
         """Write one attempt's outcome (the outcomes topic's one record per attempt)."""
-        outcome = self._outcome(delivery, result, attempt)
+        outcome = self.fire.outcome(delivery, result, attempt)
         self.counts[result] += 1
         service = delivery.action.service_type.slug
         self.metrics.deliveries.labels(service, result).inc()
@@ -312,84 +271,6 @@ class DispatchStage:
                     "delivery %s %s: %s attempt %d in %.0f ms%s", delivery.dedup_key, result, service,
                     outcome.attempt, attempt.latency_ms,
                     f" ({outcome.error_class}: {outcome.error})" if outcome.error else "",
-                    extra=_ids(delivery))
+                    extra=ids(delivery))
         await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
         return outcome
-
-    async def fire(self, delivery: Delivery) -> Attempt:
-        """Fire once. Never raises: a failure is the attempt's ``error``."""
-        action = delivery.action
-        started = time.monotonic()
-        integration = None
-        result: FireResult | None = None
-        error: Exception | None = None
-        try:
-            registration = self.registry.get(action.trigger_type, action.service_type, action.target_type)
-            if action.integration_id:
-                integration = self.integrations.get(action.integration_id)
-                if integration is None:
-                    raise PermanentDeliveryError(
-                        f"integration {action.integration_id!r} not found", code="integration_not_found"
-                    )
-                if not same_organization(action, integration):
-                    self._refuse_other_organization(delivery, integration)
-                    integration = None  # its credentials go nowhere, not even into the attempt
-                    raise PermanentDeliveryError(
-                        f"integration {action.integration_id!r} belongs to another organization",
-                        code="integration_other_organization",
-                    )
-            context = FireContext(
-                settings=self.settings,
-                http=self._http,
-                integration=integration,
-                directory=self.directory.get(action.organization_id),
-                delivery_id=delivery.dedup_key,
-            )
-            assert self._firing is not None
-            async with self._firing:
-                result = await asyncio.wait_for(
-                    registration(action, context).fire(delivery.event),
-                    timeout=self.settings.http_timeout_seconds * 2,
-                )
-        except asyncio.TimeoutError:
-            error = RetryableDeliveryError("fire() timed out", code="timeout")
-        except Exception as exc:  # a registration bug is still an outcome, never a crash
-            error = exc
-            if not isinstance(exc, DeliveryError):
-                log.error("registration raised %s for action %s", type(exc).__name__, action.id, extra=_ids(delivery))
-        return Attempt(result, error, (time.monotonic() - started) * 1000, integration)
-
-    def _refuse_other_organization(self, delivery: Delivery, integration: Integration) -> None:
-        self.metrics.cross_organization_refused.labels(delivery.action.service_type.slug).inc()
-        log.error("delivery %s refused: action %s of organization %s names integration %s of organization %s",
-                  delivery.dedup_key, delivery.action.id, delivery.action.organization_id, integration.id,
-                  integration.organization_id, extra=_ids(delivery))
-
-    def _outcome(self, delivery: Delivery, result: str, attempt: Attempt) -> Outcome:
-        action = delivery.action
-        base = dict(
-            dedup_key=delivery.dedup_key,
-            action_id=action.id,
-            organization_id=action.organization_id,
-            trigger=action.trigger_type.slug,
-            service=action.service_type.slug,
-            target=action.target_type.slug,
-            result=result,
-            attempt=delivery.attempt,
-            latency_ms=round(attempt.latency_ms, 3),
-            at=time.time(),
-        )
-        fired, error, integration = attempt.result, attempt.error, attempt.integration
-        if error is None:
-            return Outcome(
-                status=fired.status if fired else None,
-                detail=redact(fired.detail, integration) if fired else "",
-                **base,
-            )
-        return Outcome(
-            status=getattr(error, "status", None),
-            error_class=type(error).__name__,
-            error=(redact(str(error), integration) or type(error).__name__)[:1000],
-            code=getattr(error, "code", None) if isinstance(error, DeliveryError) else None,
-            **base,
-        )

@@ -7,7 +7,11 @@ is fired; later ones are parked behind it — written to the same or a later
 retry tier topic. That keeps a broken target from being hammered (one
 attempt per tier delay, not one per delivery), keeps other targets
 unaffected, and keeps order across retries: a resolve never overtakes its
-trigger. The circuit closes when its last parked delivery is done.
+trigger. The circuit closes when its last parked delivery is done. A circuit
+is *failing* once one of its deliveries was parked after a failed attempt;
+one opened only for want of memory (the bulkhead) is not, and those behind
+it wait only about as long as the places ahead of them take
+(``streams/bulkhead.py``).
 
 A place can also be *reserved* for a delivery still held in memory
 (``enqueue(..., reserve_for=origin)``): when a target's later delivery is parked
@@ -44,6 +48,9 @@ class Circuit(BaseModel):
     head: int = 0          # sequence number of the oldest delivery in the queue
     next: int = 0          # sequence number the next delivery enqueued gets
     tier: int = 0          # the latest tier a parked delivery of this target waits in
+    # a delivery of it was parked after a failed attempt, not only for want of memory (a circuit stored
+    # before this field existed was opened by a failure)
+    failing: bool = True
     opened_at: float = 0.0
     # places reserved for deliveries held in memory: their record (topic[partition]@offset) -> seq
     reserved: dict[str, int] = Field(default_factory=dict)
@@ -69,18 +76,20 @@ class CircuitTable:
     def _put(self, target: str, circuit: Circuit) -> None:
         self.table[target.encode()] = orjson.dumps(circuit.model_dump())
 
-    def enqueue(self, target: str, tier: int, *, reserve_for: str | None = None) -> int:
+    def enqueue(self, target: str, tier: int, *, reserve_for: str | None = None, failed: bool = False) -> int:
         """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq.
 
         With ``reserve_for`` (a record's origin), the place is kept for that delivery:
-        :meth:`reserved` finds it when the delivery is handled."""
+        :meth:`reserved` finds it when the delivery is handled. ``failed``: it is parked after a failed
+        attempt, so the circuit is *failing* until it closes."""
         circuit = self.get(target)
         if circuit is None:
-            circuit = Circuit(opened_at=time.time())
+            circuit = Circuit(opened_at=time.time(), failing=failed)
             log.warning("circuit opened for %s", target)
         seq = circuit.next
         circuit.next += 1
         circuit.tier = max(circuit.tier, tier)
+        circuit.failing = circuit.failing or failed
         if reserve_for is not None:
             circuit.reserved[reserve_for] = seq
         self._put(target, circuit)
@@ -92,10 +101,10 @@ class CircuitTable:
         return circuit.reserved.get(origin) if circuit is not None else None
 
     def moved_to(self, target: str, tier: int) -> None:
-        """The head moved on to ``tier``: later deliveries must wait there too, behind it."""
+        """The head failed again and moved on to ``tier``: later deliveries must wait there too, behind it."""
         circuit = self.get(target)
-        if circuit is not None and tier > circuit.tier:
-            circuit.tier = tier
+        if circuit is not None and (tier > circuit.tier or not circuit.failing):
+            circuit.tier, circuit.failing = max(tier, circuit.tier), True
             self._put(target, circuit)
 
     def finish(self, target: str, seq: int) -> None:

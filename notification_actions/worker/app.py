@@ -195,7 +195,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
 
     metrics = Metrics()
     actions.on_refused = _refused_stored_action_reporter(settings, rejected, metrics)
-    config.metrics = matching.metrics = dispatch.metrics = delay.metrics = metrics
+    config.metrics = matching.metrics = dispatch.metrics = dispatch.fire.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)
 

@@ -69,3 +69,36 @@ async def test_a_slow_target_with_hundreds_of_events_does_not_hold_up_other_tena
         assert time.monotonic() < deadline, f"a circuit never closed: {circuits(pipe)}"
         await asyncio.sleep(0.2)
     assert len(sink.requests_to(path)) == EVENTS
+
+
+async def test_a_burst_to_a_healthy_target_is_back_long_before_a_tier_delay(pipeline, sink):
+    """A target that is healthy but not instant gets a burst beyond its share of memory: the later
+    deliveries are parked, and come back about when the target can take them — not after the first
+    tier's delay (30 s on this worker), which is for targets that fail."""
+    pipe = pipeline
+    org = new_org()
+    path = f"/steady/{org}"
+
+    async def answer(record):
+        await asyncio.sleep(0.2)  # ten in 2 s: past its share after about ten
+        return Answer(200, {}, {"ok": True})
+
+    sink.route(path, answer)
+    await pipe.put_actions(action(f"steady{org}", org, f"{sink.url}{path}"))
+    pipe.wait_actions(org, lambda a: f"steady{org}" in a)
+    expected = [f"b{org}-{i:02d}" for i in range(40)]
+    started = time.monotonic()
+    await pipe.publish(*(event(e, org) for e in expected))
+    # 40 × 0.2 s = 8 s of firing, one at a time; a parked one waiting a tier delay would take past 30 s
+    got = await sink.wait_for(len(expected), 27, path_prefix=path)
+    assert [r.json()["event"]["id"] for r in got] == expected  # once each, in order
+    assert time.monotonic() - started < 30
+    target = NotificationAction.model_validate(action(f"steady{org}", org, f"{sink.url}{path}")).target_key()
+    log = pipe.worker.log_path.read_text(errors="replace").splitlines()
+    assert any(target in line and "later ones wait in the retry tiers" in line for line in log)  # it was parked
+    deadline = time.monotonic() + 30
+    while target in circuits(pipe):
+        assert not circuits(pipe)[target]["failing"], circuits(pipe)[target]
+        assert time.monotonic() < deadline, f"a circuit never closed: {circuits(pipe)}"
+        await asyncio.sleep(0.2)
+    assert len(sink.requests_to(path)) == len(expected)

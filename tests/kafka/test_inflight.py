@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from notification_actions.kafka.inflight import InFlight
 
 
@@ -117,5 +119,25 @@ async def test_estimate_is_how_long_a_key_s_jobs_take_and_freed_waits_for_one_to
     await until(lambda: "start a2" in log)
     await jobs.freed("a", timeout=0.3)  # a2 runs on: the wait ends at the timeout
     assert jobs.estimate("a") >= 0.3  # the running job's age, once longer than the past ones
+    gate.set()
+    await until(lambda: len(jobs) == 0)
+
+
+async def test_drain_judges_a_running_job_past_its_usual_time_by_its_age_once_not_every_waiting_one_by_it():
+    jobs, log, gate = InFlight(max_pending=10), [], asyncio.Event()
+    assert jobs.drain("a") is None  # no job of it has finished: its pace is not known
+    await jobs.submit("a", job(log, "a1"))
+    await jobs.freed("a", timeout=5)
+    took = jobs.estimate("a")
+    assert took is not None and jobs.drain("a") == 0 and jobs.drain("a", more=2) == pytest.approx(2 * took)
+    await jobs.submit("a", job(log, "a2", gate))
+    for n in range(3, 8):
+        await jobs.submit("a", job(log, f"a{n}"))
+    await until(lambda: "start a2" in log)
+    await jobs.freed("a", timeout=max(0.3, 3 * took))  # a2 hangs: it runs past the usual time
+    age = jobs.estimate("a")
+    drain = jobs.drain("a", more=1)
+    # a2 as long again as it has run, then a3..a7 and one more at the usual pace — not 7 x a2's age
+    assert drain == pytest.approx(age + 6 * took, rel=0.2, abs=0.05) and drain < 7 * age
     gate.set()
     await until(lambda: len(jobs) == 0)

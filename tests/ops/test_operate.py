@@ -138,7 +138,7 @@ async def test_replay_of_a_time_range_fires_exactly_that_range_once(pipeline: Pi
 
     real = run_cli(pipeline.env, "replay", "--topic", pipeline.events_topic(), "--since", since, "--until", until)
     assert real.returncode == 0 and "published 400 deliveries" in real.stdout.decode(), real.stdout + real.stderr
-    got = sink.wait_for_sync(401, 60, path_prefix=f"/replay/{org}")
+    got = sink.wait_for_sync(401, 120, path_prefix=f"/replay/{org}")
     assert sorted(r.json()["event"]["id"] for r in got[1:]) == sorted(f"r{i}" for i in range(300, 700))
 
     again = run_cli(pipeline.env, "replay", "--topic", pipeline.events_topic(), "--since", since, "--until", until)
