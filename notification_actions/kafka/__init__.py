@@ -5,7 +5,9 @@
 ``io``        small aiokafka helpers: publish, read a compacted topic, read offsets back
 ``gaps``      records Faust fetched but never handed over, read back; the tail sweep
 ``acks``      acks in offset order, so a commit never passes work still in flight
+``produced``  the records an item caused; it is acked only once the broker has every one
 ``inflight``  bounded concurrency with per-key order, one task per job
+``rebalance`` whether a rebalance is on; sleeps that end when one starts
 ``loop``      the one guarded consume loop of every stage: read back, handle, guard, ack
 ``local``     a real Apache Kafka broker on demand (tests, development)
 """

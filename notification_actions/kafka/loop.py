@@ -35,7 +35,9 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    there), the failure is *fatal*;
 4. **ack** — the stream is read with ``noack()``, and every item, handed over
    or read back, is acked the same way: through :class:`OrderedAcks`, once
-   handled, in offset order per partition. The committed offset never passes
+   handled *and* once the broker acked every record its handling wrote
+   (``produced.py``: a write that failed for good is fatal, like a failure
+   of ``on_error``), in offset order per partition. The committed offset never passes
    an item not yet handled, and Faust's ``stream_wait_empty`` (left on) waits
    for exactly these acks before a rebalance or a stop commits.
 
@@ -53,6 +55,7 @@ sweep of ``gaps.py`` asks before it seeks a partition back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -61,6 +64,7 @@ import faust
 from notification_actions.kafka.acks import OrderedAcks, Ticket
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.inflight import InFlight
+from notification_actions.kafka.produced import Written, collecting, confirm
 from notification_actions.models.delivery import Origin
 
 log = logging.getLogger(__name__)
@@ -107,6 +111,7 @@ class ConsumeLoop:
         self._taking = False
         self._acks: OrderedAcks | None = None
         self._jobs: InFlight | None = None
+        self._confirming: set[asyncio.Task] = set()  # items waiting for the broker's acks of their records
 
     async def run(self, stream: faust.StreamT) -> None:
         """Consume ``stream`` until it ends or a failure is fatal (see the module docstring)."""
@@ -178,13 +183,28 @@ class ConsumeLoop:
         self, ticket: Ticket, acks: OrderedAcks, work: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         item = ticket.event
-        try:
+        with collecting() as caused:
             try:
-                await (work() if work is not None else self.handle(item))
+                try:
+                    await (work() if work is not None else self.handle(item))
+                except Exception as exc:
+                    await self.on_error(item, exc)
             except Exception as exc:
-                await self.on_error(item, exc)
+                await self._fatal(exc, f"handling {Origin.of(item)}")
+                return
+        if not caused:
+            acks.done(ticket)
+            return
+        # acked once the broker has every record it caused; meanwhile the stream (and its key) go on
+        task = asyncio.create_task(self._ack_when_written(ticket, acks, caused))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
+
+    async def _ack_when_written(self, ticket: Ticket, acks: OrderedAcks, caused: list[Written]) -> None:
+        try:
+            await confirm(caused)
         except Exception as exc:
-            await self._fatal(exc, f"handling {Origin.of(item)}")
+            await self._fatal(exc, f"writing the records {Origin.of(ticket.event)} caused")
             return
         acks.done(ticket)
 

@@ -12,7 +12,10 @@ One writer, :class:`DeadLetters`, per topic (headers: docs/dead-letters.md):
   deliveries topic that is not a delivery at all, kept untouched.
 
 Every one says why (``na-error-class``, ``na-error-message``) and where it was
-read (``na-origin-topic``, ``-partition``, ``-offset``).
+read (``na-origin-topic``, ``-partition``, ``-offset``). Each write is noted for
+the item being handled (``kafka/produced.py``): the item is acked only once
+the broker has it, and a dead letter too large for the broker is written with
+its value cut (``na-truncated``), its headers kept.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pydantic import ValidationError
 from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
+from notification_actions.kafka.produced import send
 from notification_actions.models.delivery import Delivery, Origin, Outcome
 from notification_actions.models.enums import ActionService
 from notification_actions.models.integration import MASK
@@ -159,8 +163,7 @@ def _blank_problems(problems: list[Problem], secrets: list[str]) -> list[Problem
 
 
 class DeadLetters:
-    """Writes refused records to one topic (through Faust's producer, so they are
-    flushed before the offset of what was refused is committed)."""
+    """Writes refused records to one topic (what was refused is acked once the broker has them)."""
 
     def __init__(self, topic: faust.TopicT, *, kind: str) -> None:
         self.topic = topic
@@ -179,7 +182,7 @@ class DeadLetters:
             error_class, summary, origin, {h.ERROR_FIELDS: h.problems_text(problems)},
             {h.ORIGIN_TIMESTAMP: _kafka_ms(event.message.timestamp), h.FAILED_AT: h.now_iso()},
         )
-        await self.topic.send(key=event.key, value=event.value, headers=_original_headers(event) + why)
+        await send(self.topic, cut=True, key=event.key, value=event.value, headers=_original_headers(event) + why)
 
     async def send_report(
         self, event: faust.EventT, problems: list[Problem], *, error_class: str, secret: bool = False
@@ -206,7 +209,7 @@ class DeadLetters:
         }
         why = _headers(error_class, summary, origin, {h.ERROR_FIELDS: h.problems_text(problems)},
                        {h.FAILED_AT: h.now_iso()})
-        await self.topic.send(key=event.key, value=orjson.dumps(report), headers=why)
+        await send(self.topic, cut=True, key=event.key, value=orjson.dumps(report), headers=why)
 
     async def send_delivery(self, key: bytes, delivery: Delivery, outcome: Outcome) -> None:
         """A delivery that will not be retried, after its last attempt's ``outcome``: the deliveries DLQ."""
@@ -228,7 +231,7 @@ class DeadLetters:
                 h.DEDUP_KEY: delivery.dedup_key,
             },
         )
-        await self.topic.send(key=key, value=delivery.to_bytes(), headers=why)
+        await send(self.topic, cut=True, key=key, value=delivery.to_bytes(), headers=why)
 
     async def send_undecodable(self, event: faust.EventT, exc: Exception) -> None:
         """A record on the deliveries topic that is not a delivery at all: kept untouched."""
@@ -238,4 +241,4 @@ class DeadLetters:
         log.error("undecodable delivery at %s: %s", origin, why[:1000])
         why = _headers("InvalidDelivery", f"undecodable delivery: {type(exc).__name__}", origin,
                        after={h.FAILED_AT: h.now_iso()})
-        await self.topic.send(key=event.key, value=event.value, headers=why)
+        await send(self.topic, cut=True, key=event.key, value=event.value, headers=why)

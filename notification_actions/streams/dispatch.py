@@ -25,9 +25,9 @@ delivery, in order:
    dead-letter it. Each step gives the delivery a new value
    (``next_attempt``, ``queued``, …); none is changed in place;
 5. ack — the loop's, in offset order per partition (``acks.py``), so the
-   committed offset never passes a delivery still in flight. Faust flushes
-   the producer before it commits, so outcomes, parked deliveries and dead
-   letters are on the broker before the offset moves.
+   committed offset never passes a delivery still in flight, nor one whose
+   outcome, parked record or dead letter the broker has not acked yet
+   (``kafka/produced.py``: a write that fails for good stops the worker).
 
 ``handle()`` turns every failure of a delivery into an outcome; what still
 escapes it (a broken producer: an outcome that cannot be written) stops the
@@ -48,6 +48,8 @@ from notification_actions.settings import Settings
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
+from notification_actions.kafka.produced import send
+from notification_actions.kafka.rebalance import RebalanceWatch
 from notification_actions.streams.bulkhead import DRAIN_BUDGET_SECONDS, PROBE_SECONDS, Places, overflow_wait
 from notification_actions.streams.firing import Firing, ids, last_error
 from notification_actions.streams.pacing import Pacer
@@ -79,6 +81,7 @@ class DispatchStage:
         dead_letters: DeadLetters,
         crash: Crash,
         gaps: GapReader,
+        rebalance: RebalanceWatch,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -90,6 +93,7 @@ class DispatchStage:
         self.tiers = tiers
         self.dead_letters = dead_letters
         self.gaps = gaps
+        self.rebalance = rebalance  # a sleep ends when one starts; a delivery not yet fired waits in its tier
         # On rebalance and on shutdown Faust waits (stream_wait_empty) until
         # every message this stream took is acked, then commits: in-flight
         # deliveries finish and record their outcomes first.
@@ -101,12 +105,13 @@ class DispatchStage:
         )
         self.policy = RetryPolicy(settings)
         self.pacer = Pacer()
-        self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0}
+        self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0, "yielded": 0}
         self.fire = Firing(settings, registry, integrations, directory)  # one attempt (firing.py)
         self.places = Places(circuits)  # the per-target bulkhead's places in the queues (bulkhead.py)
 
     async def agent(self, stream: faust.StreamT) -> None:
         self.fire.open()
+        self.rebalance.bind(asyncio.get_running_loop())
         await self.loop.run(stream)
 
     def idle(self) -> bool:
@@ -212,9 +217,13 @@ class DispatchStage:
         action = delivery.action
         registration = self.registry.find(action.trigger_type, action.service_type, action.target_type)
         rate = registration.rate_limit if registration is not None else None
-        quick_used = 0
+        quick_used, failed, wait = 0, False, 0.0
         while True:
-            await self.pacer.wait(target, rate)
+            wait += self.pacer.reserve(target, rate)
+            if await self.rebalance.sleep(wait):  # ends at once when a rebalance is on (kafka/rebalance.py)
+                await self._yield_to_rebalance(event, origin, delivery, failed=failed)
+                return
+            wait = 0.0
             delivery = delivery.first_attempted(time.time())
             attempt = await self.fire(delivery)
             decision = self.policy.decide(delivery, attempt, quick_used)
@@ -237,8 +246,8 @@ class DispatchStage:
             if decision.kind == "quick":
                 if not decision.rate_limited:
                     quick_used += 1
-                await asyncio.sleep(min(decision.wait, self.settings.quick_retry_cap_seconds))
-                continue
+                failed, wait = True, min(decision.wait, self.settings.quick_retry_cap_seconds)
+                continue  # the backoff is slept with the pacing wait, at the loop's head
             assert decision.tier is not None
             delivery = self.places.place(origin, delivery)
             if delivery.seq is None:
@@ -248,6 +257,24 @@ class DispatchStage:
                 self.circuits.moved_to(target, decision.tier)
             await self._park(event, delivery.queued(seq, decision.tier), decision.wait)
             return
+
+    async def _yield_to_rebalance(self, event: faust.EventT, origin: str, delivery: Delivery, *, failed: bool) -> None:
+        """A rebalance is on: ``delivery`` (not fired since it last slept) waits in its retry tier, in its
+        place in its target's queue, rather than hold up the rebalance; due at once, so that the
+        partition's next owner fires it (``failed``: an attempt of it failed and it was to be retried)."""
+        delivery = self.places.place(origin, delivery)
+        target = delivery.target_key
+        circuit = self.circuits.get(target)
+        tier = self.policy.tier(delivery.tier if delivery.tier is not None else circuit.tier if circuit else 0)
+        if delivery.seq is None:
+            seq = self.places.enqueue(origin, target, tier, failed=failed)
+        else:
+            seq = delivery.seq
+            if failed:
+                self.circuits.moved_to(target, tier)
+        self.counts["yielded"] += 1
+        log.info("delivery %s waits in retry tier %d: a rebalance is on", delivery.dedup_key, tier, extra=ids(delivery))
+        await self._park(event, delivery.queued(seq, tier), 0.0)
 
     def _finish(self, delivery: Delivery) -> None:
         if delivery.seq is not None:
@@ -272,5 +299,5 @@ class DispatchStage:
                     outcome.attempt, attempt.latency_ms,
                     f" ({outcome.error_class}: {outcome.error})" if outcome.error else "",
                     extra=ids(delivery))
-        await self.outcomes.send(key=delivery.dedup_key.encode(), value=outcome.to_bytes())
+        await send(self.outcomes, key=delivery.dedup_key.encode(), value=outcome.to_bytes())
         return outcome

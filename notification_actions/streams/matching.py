@@ -28,6 +28,7 @@ from notification_actions.settings import Settings
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
+from notification_actions.kafka.produced import send
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionIndex
 from notification_actions.tables.throttle import ThrottleTable
@@ -112,7 +113,7 @@ class MatchingStage:
         self.counts["valid"] += 1
         self.metrics.events.labels(decoded.trigger.slug, "valid").inc()
         for delivery in self.match(decoded, origin):
-            await self.deliveries.send(key=delivery.target_key.encode(), value=delivery.to_bytes())
+            await send(self.deliveries, key=delivery.target_key.encode(), value=delivery.to_bytes())
 
     def match(self, event: Event, origin: Origin) -> list[Delivery]:
         """The deliveries one valid event gives rise to (updates throttle state)."""

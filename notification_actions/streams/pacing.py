@@ -9,7 +9,8 @@ of one target run in order in one chain on one worker, so the pacing state
 can live in memory: a target's partition, and so its chain, moves with it.
 
 The endpoint chooses a hold's length, and a waiting delivery sleeps in memory
-(its partition's commits wait behind it, and so does a rebalance): a hold is
+(its partition's commits wait behind it; a rebalance ends the sleep, and the
+delivery waits in its retry tier instead): a hold is
 never longer than :data:`MAX_PACING_HOLD_SECONDS`, and one that is not a finite,
 non-negative number is ignored. A bucket that is still empty after the hold
 answers the next delivery with a 429 or 403, whose wait the retry tiers take.
@@ -17,7 +18,6 @@ answers the next delivery with a 429 or 403, whose wait the retry tiers take.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 
@@ -32,8 +32,9 @@ class Pacer:
         self._next_at: dict[str, float] = {}
         self._max_targets = max_targets
 
-    async def wait(self, target: str, rate: tuple[int, float] | None) -> float:
-        """Sleep until ``target`` may take one more delivery; return the seconds waited."""
+    def reserve(self, target: str, rate: tuple[int, float] | None) -> float:
+        """Take ``target``'s next slot; return the seconds until it (the caller sleeps them, and may
+        end the sleep early: a rebalance, ``kafka/rebalance.py``)."""
         now = time.monotonic()
         at = min(max(now, self._next_at.get(target, now)), now + MAX_PACING_HOLD_SECONDS)
         if rate is not None:
@@ -41,8 +42,6 @@ class Pacer:
             self._next_at[target] = at + seconds / count
             if len(self._next_at) > self._max_targets:
                 self._forget_idle(now)
-        if at > now:
-            await asyncio.sleep(at - now)
         return at - now
 
     def hold(self, target: str, seconds: float) -> None:

@@ -47,6 +47,7 @@ from notification_actions.models import Integration
 from notification_actions.registrations.base import FireResult
 from notification_actions.settings import Settings
 from notification_actions.kafka import headers as h
+from notification_actions.kafka.produced import send
 from notification_actions.models.delivery import Delivery
 
 __all__ = ["Attempt", "Decision", "RetryPolicy", "RetryTiers", "usable_wait"]
@@ -131,8 +132,7 @@ class RetryPolicy:
 
 
 class RetryTiers:
-    """Sends deliveries to the retry tier topics (through Faust's producer, so
-    they are flushed before the deliveries offset is committed)."""
+    """Sends deliveries to the retry tier topics (the delivery is acked once the broker has them)."""
 
     def __init__(self, topics: list[faust.TopicT]) -> None:
         self.topics = topics
@@ -150,7 +150,9 @@ class RetryTiers:
             delivery = delivery.model_copy(update={"tier": tier})
         wait = usable_wait(wait) or 0.0
         due = time.time() + wait
-        await self.topics[tier].send(
+        await send(
+            self.topics[tier],
+            cut=True,  # too large for the broker: kept, cut; it comes back undecodable, to the deliveries DLQ
             key=key,
             value=delivery.to_bytes(),
             headers=h.encode(

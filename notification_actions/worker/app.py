@@ -24,6 +24,7 @@ from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.streams.delay import DelayQueue
 from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.rebalance import RebalanceWatch
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.retry import RetryTiers
 from notification_actions.kafka.topics import event_topics
@@ -151,12 +152,15 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         gaps(*triggers),
         crash=app.crash,
     )
+    rebalance = RebalanceWatch(expire_after=settings.session_timeout_seconds * 2)
+    app.sensors.add(rebalance)
     dispatch = DispatchStage(
         settings, registry, integrations, directory, dedup, circuits, outcomes,
         RetryTiers([_raw_topic(app, name) for name in settings.retry_topics()]),
         DeadLetters(_raw_topic(app, settings.deliveries_dlq_topic), kind="delivery"),
         crash=app.crash,
         gaps=gaps(settings.deliveries_topic),
+        rebalance=rebalance,
     )
     delay = DelayQueue(settings)
     app.on_before_shutdown.connect(dispatch.close)

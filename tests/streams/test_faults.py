@@ -146,3 +146,32 @@ async def test_events_waiting_for_a_group_that_never_committed_are_all_delivered
         second = _worker(env, tmp_path, f"g{trial}-w2").start().wait_ready()
         _wait_all(sink, expected, 60, [second])
         second.stop()
+
+
+async def test_a_rebalance_does_not_wait_for_a_delivery_sleeping_on_a_long_retry_after(kafka_bootstrap, tmp_path, sink):
+    """A 429 with Retry-After: 80 is slept in process (the quick-retry cap is 120 s here). A second
+    worker joins: the rebalance ends the sleep, the delivery waits in its retry tier instead, and the
+    partition's owner fires it — long before the 80 s, and exactly once more."""
+    env = worker_env_for(kafka_bootstrap, unique(), tmp_path, NOTIFICATION_ACTIONS_SESSION_TIMEOUT_SECONDS="6",
+                         NOTIFICATION_ACTIONS_QUICK_RETRY_CAP_SECONDS="120")
+    a = _worker(env, tmp_path, "wa").start().wait_ready()
+    pipeline = Pipeline(kafka_bootstrap, env, a.web_port)
+    sink.script("/later/1", [(429, {"Retry-After": "80"}, {}), 200])
+    await pipeline.put_actions(action("a1", 1, f"{sink.url}/later/1"))
+    pipeline.wait_actions(1, lambda x: "a1" in x)
+    await pipeline.publish(event("e1", 1))
+    first = (await sink.wait_for(1, 30, path_prefix="/later/1"))[0]
+    b = _worker(env, tmp_path, "wb").start()
+    try:
+        got = await sink.wait_for(2, 60, path_prefix="/later/1")
+        assert got[1].arrived - first.arrived < 70, "the second attempt waited out the Retry-After"
+        assert [r.headers["webhook-id"] for r in got] == [first.headers["webhook-id"]] * 2
+        logs = a.log_path.read_text() + b.log_path.read_text()
+        assert "waits in retry tier 0: a rebalance is on" in logs
+        b.wait_ready()
+        await pipeline.publish(event("e2", 1))  # both workers go on as usual
+        assert len(await sink.wait_for(3, 30, path_prefix="/later/1")) == 3
+        assert len(sink.requests_to("/later/1")) == 3
+    finally:
+        b.stop()
+        a.stop()

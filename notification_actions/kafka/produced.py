@@ -1,0 +1,126 @@
+"""The records an item caused, and the broker's ack of each: an item is acked only once all are on the broker.
+
+Faust's ``topic.send`` returns once a record is in the producer's batch; the
+broker's answer is a future whose failure Faust only logs, and its flush
+before a commit does not raise. So a stage's every write for an item (an
+outcome, a parked delivery, a dead letter, a delivery matched from an event)
+goes through :func:`send`, which notes the record's future in the item's
+:func:`collecting` list; the consume loop (``loop.py``) acks the item only
+once every noted future succeeded, and a write that failed for good is fatal:
+the item is never acked, no commit passes it, and the worker's successor
+handles it again.
+
+A record too large for the producer (raised at once) or for the broker (the
+future fails) is written again smaller when the caller says how to — a dead
+letter or a parked delivery keeps its key and headers, and its value is cut
+to fit (``na-truncated`` tells how long it was; :func:`truncated`) — so one
+oversized record is never a crash loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
+
+from notification_actions.kafka import headers as h
+
+__all__ = ["Written", "collecting", "confirm", "send", "truncated"]
+
+TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+#: value sizes a too-large record is cut to, in turn (None: what fits the producer's request size)
+CUTS: tuple[int | None, ...] = (None, 64 * 1024, 0)
+#: bytes kept free for the record's framing when a value is cut to the producer's request size
+FRAMING = 1024
+
+_caused: ContextVar[list[Written] | None] = ContextVar("notification_actions_caused", default=None)
+
+
+@dataclass
+class Written:
+    """One record an item caused: the fields it was sent with, the broker's answer, how it was cut."""
+
+    topic: faust.TopicT
+    fields: dict
+    may_cut: bool = False
+    cut: int = -1  # index in CUTS of the value size it was last cut to; -1: not cut
+    future: Awaitable | None = None
+
+    async def confirmed(self) -> None:
+        """Wait for the broker's ack; a record too large is written again, cut (when it may be)."""
+        while True:
+            try:
+                assert self.future is not None
+                await self.future
+                return
+            except TOO_LARGE:
+                if not self.may_cut or self.cut + 1 >= len(CUTS):
+                    raise
+                self.cut += 1
+                self.future = await self._send_cut()
+
+    def _limit(self) -> int:
+        cut = CUTS[self.cut]
+        if cut is not None:
+            return cut
+        conf = getattr(getattr(self.topic, "app", None), "conf", None)
+        request = getattr(conf, "producer_max_request_size", 1_000_000)
+        headers = sum(len(k) + len(v or b"") for k, v in self.fields.get("headers") or ())
+        return request - headers - len(self.fields.get("key") or b"") - FRAMING
+
+    async def _send_cut(self) -> Awaitable:
+        """Send again with the value cut to the size ``cut`` names (or a smaller one, if that is still
+        too large for the producer); raises when even the smallest is too large."""
+        value = self.fields.get("value") or b""
+        while True:
+            fields = dict(self.fields, value=truncated(value, self._limit()))
+            fields["headers"] = list(self.fields.get("headers") or ()) + [(h.TRUNCATED, str(len(value)).encode())]
+            try:
+                return await self.topic.send(**fields)
+            except TOO_LARGE:
+                if self.cut + 1 >= len(CUTS):
+                    raise
+                self.cut += 1
+
+
+@contextmanager
+def collecting() -> Iterator[list[Written]]:
+    """Note every :func:`send` made in this context (and in the tasks it starts) in the yielded list."""
+    caused: list[Written] = []
+    token = _caused.set(caused)
+    try:
+        yield caused
+    finally:
+        _caused.reset(token)
+
+
+async def send(topic: faust.TopicT, *, cut: bool = False, **fields) -> Written:
+    """``topic.send(**fields)``, noted in the current item's records. With ``cut``, a record too large
+    is written again with its value cut (:func:`truncated`), its key and headers kept."""
+    written = Written(topic, fields, may_cut=cut)
+    try:
+        written.future = await topic.send(**fields)
+    except TOO_LARGE:
+        if not cut:
+            raise
+        written.cut = 0
+        written.future = await written._send_cut()
+    caused = _caused.get()
+    if caused is not None:
+        caused.append(written)
+    return written
+
+
+async def confirm(caused: list[Written]) -> None:
+    """Wait until the broker acked every record in ``caused`` (raises what a write failed with)."""
+    for written in caused:
+        await written.confirmed()
+
+
+def truncated(value: bytes | None, size: int) -> bytes:
+    """``value`` cut to at most ``size`` bytes."""
+    return (value or b"")[: max(size, 0)]
