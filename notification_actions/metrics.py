@@ -79,6 +79,10 @@ class Metrics:
             "circuit, or beyond their target's share of memory), by service and tier.", ["service", "tier"],
             registry=r,
         )
+        self.circuit_heads_lost = Counter(
+            f"{PREFIX}_circuit_heads_lost", "Circuits whose parked head did not come back within 3 x its tier's "
+            "delay (its record lost): the next delivery became head.", registry=r,
+        )
         self.retry_forwarded = Counter(
             f"{PREFIX}_retry_forwarded", "Due deliveries moved from the retry tiers back to the deliveries topic.",
             registry=r,

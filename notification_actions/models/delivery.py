@@ -62,6 +62,8 @@ class Delivery(BaseModel):
     # target's queue (see tables/circuits.py) and the tier it waits in.
     seq: int | None = None
     tier: int | None = None
+    # ... of which circuit of the target (its generation; None: written before generations)
+    generation: int | None = None
     # A forced replay (``replay --force``) fires even if the dedup key succeeded.
     force: bool = False
 
@@ -88,17 +90,26 @@ class Delivery(BaseModel):
         """The delivery to try again after an attempt that failed with ``last_error``."""
         return self.model_copy(update={"attempt": self.attempt + 1, "last_error": last_error})
 
-    def queued(self, seq: int, tier: int) -> "Delivery":
-        """This delivery at place ``seq`` of its target's queue, waiting in retry tier ``tier``."""
-        return self.model_copy(update={"seq": seq, "tier": tier})
+    def queued(self, seq: int, tier: int, generation: int | None = None) -> "Delivery":
+        """This delivery at place ``seq`` of its target's queue (of circuit ``generation``, when given),
+        waiting in retry tier ``tier``."""
+        update: dict = {"seq": seq, "tier": tier}
+        if generation is not None:
+            update["generation"] = generation
+        return self.model_copy(update=update)
 
-    def placed(self, seq: int) -> "Delivery":
+    def placed(self, seq: int, generation: int | None = None) -> "Delivery":
         """This delivery at place ``seq`` of its target's queue, reserved for it while it waited in memory."""
-        return self.model_copy(update={"seq": seq})
+        return self.model_copy(update={"seq": seq, "generation": generation})
 
     def out_of_queue(self) -> "Delivery":
         """This delivery with no place in a queue (its circuit closed meanwhile): an ordinary one again."""
-        return self if self.seq is None else self.model_copy(update={"seq": None})
+        return self if self.seq is None else self.model_copy(update={"seq": None, "generation": None})
+
+    def of_circuit(self, generation: int) -> bool:
+        """Whether its place (if any) is in the circuit of ``generation`` (one written before generations
+        existed is taken to be)."""
+        return self.seq is not None and (self.generation is None or generation == 0 or self.generation == generation)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

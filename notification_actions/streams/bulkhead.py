@@ -66,7 +66,8 @@ class Places:
     def reserved(self, origin: str, delivery: Delivery) -> Delivery:
         """``delivery`` at the place reserved for it, if it has none of its own and one is reserved."""
         if delivery.seq is None and (seq := self.circuits.reserved(delivery.target_key, origin)) is not None:
-            return delivery.placed(seq)
+            circuit = self.circuits.get(delivery.target_key)
+            return delivery.placed(seq, circuit.generation if circuit is not None else None)
         return delivery
 
     def place(self, origin: str, delivery: Delivery) -> Delivery:

@@ -42,6 +42,7 @@ import time
 
 import faust
 
+from notification_actions.errors import PermanentDeliveryError
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.registrations.base import Registry
 from notification_actions.settings import Settings
@@ -138,12 +139,19 @@ class DispatchStage:
                 return
             delivery = self.places.place(origin, delivery)
             circuit = self.circuits.get(delivery.target_key)
+            if delivery.seq is not None and circuit is not None and not delivery.of_circuit(circuit.generation):
+                # a place in a circuit that closed since (a stale duplicate, say): not this circuit's
+                delivery = self.places.place(origin, delivery.out_of_queue())
             if circuit is None:  # no circuit, or it closed meanwhile: an ordinary one
                 if not self._duplicate(delivery):
                     await self._attempt(event, origin, self.places.place(origin, delivery.out_of_queue()))
                 return
             if delivery.seq is not None and delivery.seq < circuit.head:
-                return  # a repeat of one that is already done
+                if not self.circuits.take_skipped(delivery.target_key, delivery.seq):
+                    return  # a repeat of one that is already done
+                delivery = delivery.out_of_queue()  # late, after the watchdog moved on: it takes a new place
+            if delivery.seq == circuit.head:
+                self.circuits.head_back(delivery.target_key, delivery.seq)
             if delivery.seq in (None, circuit.head) and self._duplicate(delivery):
                 self._finish(delivery)  # at the head: the next one becomes head
                 return
@@ -171,11 +179,16 @@ class DispatchStage:
             delivery = delivery.out_of_queue()
             log.warning("%d deliveries to %s in memory: later ones wait in the retry tiers, in order",
                         len(ahead), target, extra=ids(delivery))
-        elif delivery.seq is not None and delivery.seq < circuit.head:
-            return  # a repeat of one that is already done
-        elif delivery.seq in (None, circuit.head) and self._duplicate(delivery):
-            self._finish(delivery)
-            return
+        else:
+            if delivery.seq is not None and not delivery.of_circuit(circuit.generation):
+                delivery = self.places.reserved(origin, delivery.out_of_queue())  # of a circuit closed since
+            if delivery.seq is not None and delivery.seq < circuit.head:
+                if not self.circuits.take_skipped(target, delivery.seq):
+                    return  # a repeat of one that is already done
+                delivery = delivery.out_of_queue()  # late, after the watchdog moved on: a new place
+            if delivery.seq in (None, circuit.head) and self._duplicate(delivery):
+                self._finish(delivery)
+                return
         if delivery.seq is None:
             self.places.reserve_ahead(target, ahead, tier)
         await self._wait_behind(event, origin, delivery)
@@ -200,7 +213,11 @@ class DispatchStage:
     async def _wait_behind(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         """Park ``delivery`` behind its target's circuit head (opening the circuit if need be), in the
         circuit's tier: for that tier's delay behind a failing circuit, else about as long as the places
-        ahead of it take (``bulkhead.overflow_wait``)."""
+        ahead of it take (``bulkhead.overflow_wait``). Past ``MAX_DELIVERY_AGE_SECONDS`` it is
+        dead-lettered instead, and its place is done."""
+        if time.time() - delivery.matched_at > self.settings.max_delivery_age_seconds:
+            await self._expire(event, origin, delivery)
+            return
         target = delivery.target_key
         circuit = self.circuits.get(target)
         tier = self.policy.tier(circuit.tier) if circuit is not None else 0  # may name a removed tier
@@ -280,8 +297,35 @@ class DispatchStage:
         if delivery.seq is not None:
             self.circuits.finish(delivery.target_key, delivery.seq)
 
+    async def _expire(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
+        error = PermanentDeliveryError("waited in the retry path past MAX_DELIVERY_AGE_SECONDS", code="max_delivery_age")
+        outcome = await self._record(delivery, "dead", Attempt(None, error, 0.0, None))
+        await self.dead_letters.send_delivery(event.key, delivery, outcome)
+        self.metrics.dead_letters.labels(delivery.action.service_type.slug).inc()
+        self._finish(self.places.place(origin, delivery))
+
+    def watchdog(self, partitions: set[int]) -> int:
+        """Circuits of ``partitions`` whose parked head has not come back within 3 x its tier's delay
+        (its record lost from the tier topic, say) move on to their next place, said in the log and
+        counted; the skipped head is fired if it comes back after all. Returns how many moved."""
+        moved = 0
+        for target, circuit in self.circuits.overdue(partitions).items():
+            seq = self.circuits.skip_head(target, circuit)
+            self.metrics.circuit_heads_lost.inc()
+            log.error("circuit of %s: its head (place %d) did not come back from retry tier %d within 3 x its "
+                      "delay; the next place is head now (the lost one is fired if it comes back)",
+                      target, seq, circuit.tier)
+            moved += 1
+        return moved
+
     async def _park(self, event: faust.EventT, delivery: Delivery, wait: float) -> None:
-        """Write ``delivery`` to the retry tier it is queued in (``delivery.tier``), counted."""
+        """Write ``delivery`` to the retry tier it is queued in (``delivery.tier``), counted; a circuit's
+        head is watched (``watchdog``) until it comes back."""
+        circuit = self.circuits.get(delivery.target_key)
+        if circuit is not None and delivery.seq is not None and delivery.tier is not None:
+            delivery = delivery.queued(delivery.seq, delivery.tier, circuit.generation)
+            if delivery.seq == circuit.head:
+                self.circuits.head_parked(delivery.target_key, delivery.seq, 3 * self.policy.tier_delay(delivery.tier))
         self.counts["parked"] += 1
         self.metrics.parked.labels(delivery.action.service_type.slug, str(delivery.tier)).inc()
         await self.tiers.send(event.key, delivery, wait=wait)

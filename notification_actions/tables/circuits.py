@@ -41,7 +41,10 @@ from notification_actions.tables.raw import raw_codecs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Circuit", "CircuitTable"]
+__all__ = ["Circuit", "CircuitTable", "MAX_SKIPPED"]
+
+#: heads the watchdog moved past that a circuit remembers (so that one coming back late is still fired)
+MAX_SKIPPED = 1000
 
 
 class Circuit(BaseModel):
@@ -54,6 +57,13 @@ class Circuit(BaseModel):
     opened_at: float = 0.0
     # places reserved for deliveries held in memory: their record (topic[partition]@offset) -> seq
     reserved: dict[str, int] = Field(default_factory=dict)
+    # which circuit of the target this is (a new one for each opening; 0: stored before generations):
+    # a delivery's place is (generation, seq), so a stale duplicate from a closed circuit is not this one's
+    generation: int = 0
+    done: list[int] = Field(default_factory=list)     # places finished ahead of the head (dead-lettered)
+    skipped: list[int] = Field(default_factory=list)  # heads the watchdog moved past: fired if they come back
+    head_due_by: float | None = None  # the parked head is overdue after this (the watchdog's deadline)
+    partition: int | None = None      # the changelog partition (for the watchdog's writes, outside a stream)
 
     @property
     def waiting(self) -> int:
@@ -73,8 +83,25 @@ class CircuitTable:
         raw = self.table.get(target.encode())
         return Circuit.model_validate(orjson.loads(raw)) if raw is not None else None
 
-    def _put(self, target: str, circuit: Circuit) -> None:
-        self.table[target.encode()] = orjson.dumps(circuit.model_dump())
+    def _put(self, target: str, circuit: Circuit | None, *, partition: int | None = None) -> None:
+        """Write (``None``: delete) ``target``'s circuit: in a stream, through the table; outside one
+        (``partition`` given: the watchdog's timer), to the store and the changelog partition directly."""
+        key = target.encode()
+        if partition is not None:
+            value = None if circuit is None else orjson.dumps(circuit.model_dump())
+            if value is None:
+                self.table.data.pop(key, None)
+            else:
+                self.table.data[key] = value
+            self.table.send_changelog(partition, key, value)
+            return
+        if circuit is None:
+            del self.table[key]
+            return
+        event = faust.current_event()
+        if event is not None:
+            circuit.partition = event.message.partition
+        self.table[key] = orjson.dumps(circuit.model_dump())
 
     def enqueue(self, target: str, tier: int, *, reserve_for: str | None = None, failed: bool = False) -> int:
         """Give a delivery the next place in ``target``'s queue (opening the circuit); return its seq.
@@ -84,7 +111,7 @@ class CircuitTable:
         attempt, so the circuit is *failing* until it closes."""
         circuit = self.get(target)
         if circuit is None:
-            circuit = Circuit(opened_at=time.time(), failing=failed)
+            circuit = Circuit(opened_at=time.time(), failing=failed, generation=time.time_ns())
             log.warning("circuit opened for %s", target)
         seq = circuit.next
         circuit.next += 1
@@ -108,17 +135,67 @@ class CircuitTable:
             self._put(target, circuit)
 
     def finish(self, target: str, seq: int) -> None:
-        """The delivery with ``seq`` is done (delivered or dead); the next one becomes head."""
+        """The delivery with ``seq`` is done (delivered or dead); at the head, the next one not done yet
+        becomes head; behind it, its place is noted as done."""
         circuit = self.get(target)
-        if circuit is None or seq != circuit.head:
+        if circuit is None or not circuit.head <= seq < circuit.next:
             return
+        if seq > circuit.head:
+            if seq not in circuit.done:
+                circuit.done.append(seq)
+                self._put(target, circuit)
+            return
+        self._advance(target, circuit)
+
+    def _advance(self, target: str, circuit: Circuit, *, partition: int | None = None) -> None:
         circuit.head += 1
+        while circuit.head in circuit.done:
+            circuit.done.remove(circuit.head)
+            circuit.head += 1
+        circuit.head_due_by = None
         circuit.reserved = {origin: place for origin, place in circuit.reserved.items() if place >= circuit.head}
         if circuit.head >= circuit.next:
-            del self.table[target.encode()]
+            self._put(target, None, partition=partition)
             log.warning("circuit closed for %s after %.0fs", target, time.time() - circuit.opened_at)
         else:
+            self._put(target, circuit, partition=partition)
+
+    def head_parked(self, target: str, seq: int, overdue_after: float) -> None:
+        """The head (``seq``) waits in a retry tier: it is overdue ``overdue_after`` seconds from now."""
+        circuit = self.get(target)
+        if circuit is not None and seq == circuit.head:
+            circuit.head_due_by = time.time() + overdue_after
             self._put(target, circuit)
+
+    def head_back(self, target: str, seq: int) -> None:
+        """The head (``seq``) came back from its tier: no longer overdue."""
+        circuit = self.get(target)
+        if circuit is not None and seq == circuit.head and circuit.head_due_by is not None:
+            circuit.head_due_by = None
+            self._put(target, circuit)
+
+    def take_skipped(self, target: str, seq: int) -> bool:
+        """Whether ``seq`` is a head the watchdog moved past (now come back); it is one no longer."""
+        circuit = self.get(target)
+        if circuit is None or seq not in circuit.skipped:
+            return False
+        circuit.skipped.remove(seq)
+        self._put(target, circuit)
+        return True
+
+    def overdue(self, partitions: set[int], now: float | None = None) -> dict[str, Circuit]:
+        """Circuits of ``partitions`` whose parked head has not come back by its deadline."""
+        now = time.time() if now is None else now
+        return {t: c for t, c in self.open_circuits().items()
+                if c.head_due_by is not None and c.head_due_by < now and c.partition in partitions}
+
+    def skip_head(self, target: str, circuit: Circuit) -> int:
+        """The watchdog's move, outside a stream: the next place becomes head (the overdue one is noted in
+        ``skipped``, and fired if it comes back). Returns the place skipped."""
+        skipped = circuit.head
+        circuit.skipped = [*circuit.skipped, skipped][-MAX_SKIPPED:]
+        self._advance(target, circuit, partition=circuit.partition)
+        return skipped
 
     def open_circuits(self) -> dict[str, Circuit]:
         """This worker's open circuits (its partitions only)."""

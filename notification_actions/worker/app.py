@@ -42,6 +42,8 @@ __all__ = ["Service", "build"]
 
 SETTLE_AFTER_CHANGES = 1_000
 EXPIRY_SWEEP_SECONDS = 5.0
+#: how often the circuit watchdog looks for parked heads that did not come back (streams/dispatch.py)
+WATCHDOG_SECONDS = 5.0
 
 
 @dataclass
@@ -184,6 +186,17 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     @app.timer(interval=30.0)
     async def settle_heap() -> None:
         actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
+
+    @app.timer(interval=WATCHDOG_SECONDS)
+    async def circuit_watchdog() -> None:
+        # streams/dispatch.py: a circuit whose parked head never came back moves on to its next place.
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return
+        try:
+            owned = app.consumer.assignment()
+            dispatch.watchdog({tp.partition for tp in owned if tp.topic == settings.deliveries_topic})
+        except Exception:  # a timer that raises would crash the worker
+            log.exception("circuit watchdog failed; trying again in %ss", WATCHDOG_SECONDS)
 
     @app.timer(interval=EXPIRY_SWEEP_SECONDS)
     async def expire_state() -> None:
