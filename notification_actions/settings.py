@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     retry_delays_seconds: list[float] = Field(
         [30.0, 120.0, 600.0, 3600.0], min_length=1, description="Delay of each retry tier (JSON list); one topic per tier."
     )
+    max_pacing_hold_seconds: float = Field(
+        60.0, gt=0, le=60.0,
+        description="Longest a response's empty rate-limit bucket holds its target (≤ 60 s); longer waits are the retry tiers'.",
+    )
     max_attempts: int = Field(10, ge=1, description="Attempts before a retryable failure is dead-lettered.")
     max_delivery_age_seconds: float = Field(
         86400.0, gt=0, description="Age (since matching) after which a failing delivery is dead-lettered."

@@ -105,7 +105,7 @@ class DispatchStage:
             per_key_budget=DRAIN_BUDGET_SECONDS, per_key_probe=PROBE_SECONDS,
         )
         self.policy = RetryPolicy(settings)
-        self.pacer = Pacer()
+        self.pacer = Pacer(max_hold=settings.max_pacing_hold_seconds)
         self.counts = {"ok": 0, "retry": 0, "dead": 0, "parked": 0, "duplicate": 0, "yielded": 0}
         self.fire = Firing(settings, registry, integrations, directory)  # one attempt (firing.py)
         self.places = Places(circuits)  # the per-target bulkhead's places in the queues (bulkhead.py)

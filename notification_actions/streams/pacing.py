@@ -11,7 +11,8 @@ can live in memory: a target's partition, and so its chain, moves with it.
 The endpoint chooses a hold's length, and a waiting delivery sleeps in memory
 (its partition's commits wait behind it; a rebalance ends the sleep, and the
 delivery waits in its retry tier instead): a hold is
-never longer than :data:`MAX_PACING_HOLD_SECONDS`, and one that is not a finite,
+never longer than ``MAX_PACING_HOLD_SECONDS`` (a setting; at most
+:data:`MAX_PACING_HOLD_SECONDS`), and one that is not a finite,
 non-negative number is ignored. A bucket that is still empty after the hold
 answers the next delivery with a 429 or 403, whose wait the retry tiers take.
 """
@@ -28,15 +29,16 @@ MAX_PACING_HOLD_SECONDS = 60.0
 
 
 class Pacer:
-    def __init__(self, max_targets: int = 100_000) -> None:
+    def __init__(self, max_targets: int = 100_000, *, max_hold: float = MAX_PACING_HOLD_SECONDS) -> None:
         self._next_at: dict[str, float] = {}
         self._max_targets = max_targets
+        self.max_hold = min(max_hold, MAX_PACING_HOLD_SECONDS)
 
     def reserve(self, target: str, rate: tuple[int, float] | None) -> float:
         """Take ``target``'s next slot; return the seconds until it (the caller sleeps them, and may
         end the sleep early: a rebalance, ``kafka/rebalance.py``)."""
         now = time.monotonic()
-        at = min(max(now, self._next_at.get(target, now)), now + MAX_PACING_HOLD_SECONDS)
+        at = min(max(now, self._next_at.get(target, now)), now + self.max_hold)
         if rate is not None:
             count, seconds = rate
             self._next_at[target] = at + seconds / count
@@ -46,10 +48,10 @@ class Pacer:
 
     def hold(self, target: str, seconds: float) -> None:
         """The service said ``target``'s bucket is empty: nothing more for ``seconds``
-        (at most :data:`MAX_PACING_HOLD_SECONDS`; ignored unless a finite, non-negative number)."""
+        (at most ``max_hold``; ignored unless a finite, non-negative number)."""
         if not math.isfinite(seconds) or seconds <= 0:
             return
-        until = time.monotonic() + min(seconds, MAX_PACING_HOLD_SECONDS)
+        until = time.monotonic() + min(seconds, self.max_hold)
         self._next_at[target] = max(self._next_at.get(target, 0.0), until)
 
     def held_for(self, target: str) -> float:

@@ -23,7 +23,8 @@ _orgs = itertools.count(70_000)
 
 @pytest.fixture(scope="package")
 def pipeline(kafka_bootstrap, tmp_path_factory):
-    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("hostile")) as pipe:
+    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("hostile"),
+                          NOTIFICATION_ACTIONS_MAX_PACING_HOLD_SECONDS="10") as pipe:  # test_waits: 10 s, not 60
         yield pipe
 
 

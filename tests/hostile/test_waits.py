@@ -41,6 +41,7 @@ from tests.support.pipeline import action, event
 URL = "https://hooks.example.com/x"
 ONE_DAY = 86_400.0
 HOLD_BOUND = 60.0  # the longest pacing hold (pacing.MAX_PACING_HOLD_SECONDS)
+HELD = 10.0  # the hostile pipeline's MAX_PACING_HOLD_SECONDS (tests/hostile/conftest.py)
 FAR_DATE = "Fri, 31 Dec 9999 23:59:59 GMT"
 NOT_A_WAIT = ["inf", "Infinity", "-inf", "nan", "NaN", "-1", "-0.5"]
 HUGE = ["1e12", "1e308", "9" * 400, FAR_DATE]
@@ -165,7 +166,7 @@ async def test_retry_after_inf_then_200_is_delivered_soon(pipeline, sink):
     await bystander_still_served(pipeline, sink)
 
 
-async def test_an_empty_bucket_for_1e12_seconds_holds_its_target_a_minute_at_most(pipeline, sink):
+async def test_an_empty_bucket_for_1e12_seconds_holds_its_target_no_longer_than_the_bound(pipeline, sink):
     org = new_org()
     path = f"/discord-hold/{org}"
     sink.script(path, [(204, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "1e12"}, None)])
@@ -178,8 +179,8 @@ async def test_an_empty_bucket_for_1e12_seconds_holds_its_target_a_minute_at_mos
     await pipeline.publish(*(event(f"e{org}-{i}", org) for i in range(3)))
     await sink.wait_for(1, 30, path_prefix=path)
     await bystander_still_served(pipeline, sink)  # while the hostile target is held
-    got = await sink.wait_for(3, HOLD_BOUND + 30, path_prefix=path)  # before: 1 of 3, for ever
-    assert got[1].arrived - got[0].arrived <= HOLD_BOUND + 5
+    got = await sink.wait_for(3, HELD + 30, path_prefix=path)  # before: 1 of 3, for ever
+    assert got[1].arrived - got[0].arrived <= HELD + 5
     assert [r.json()["embeds"][0]["footer"]["text"].rsplit(" ", 1)[1] for r in got] == [
         f"e{org}-{i}" for i in range(3)]
 

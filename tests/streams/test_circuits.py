@@ -18,7 +18,7 @@ from tests.support.fakes.http_sink import HttpSink
 from tests.support.kafka import consume_until, produce
 from tests.support.pipeline import Pipeline, action, event, running_pipeline
 
-TIER = 6  # seconds: the one retry tier's delay
+TIER = 4  # seconds: the one retry tier's delay
 
 
 @pytest.fixture(scope="module")
