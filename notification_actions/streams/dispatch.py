@@ -148,7 +148,8 @@ class DispatchStage:
                 return
             if delivery.seq is not None and delivery.seq < circuit.head:
                 if not self.circuits.take_skipped(delivery.target_key, delivery.seq):
-                    return  # a repeat of one that is already done
+                    self._repeat(delivery)
+                    return
                 delivery = delivery.out_of_queue()  # late, after the watchdog moved on: it takes a new place
             if delivery.seq == circuit.head:
                 self.circuits.head_back(delivery.target_key, delivery.seq)
@@ -184,7 +185,8 @@ class DispatchStage:
                 delivery = self.places.reserved(origin, delivery.out_of_queue())  # of a circuit closed since
             if delivery.seq is not None and delivery.seq < circuit.head:
                 if not self.circuits.take_skipped(target, delivery.seq):
-                    return  # a repeat of one that is already done
+                    self._repeat(delivery)
+                    return
                 delivery = delivery.out_of_queue()  # late, after the watchdog moved on: a new place
             if delivery.seq in (None, circuit.head) and self._duplicate(delivery):
                 self._finish(delivery)
@@ -209,6 +211,13 @@ class DispatchStage:
         self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
         log.info("delivery %s already succeeded; not firing again", delivery.dedup_key, extra=ids(delivery))
         return True
+
+    def _repeat(self, delivery: Delivery) -> None:
+        """A record of a place already done in its circuit (read twice: a crash, a rebalance): counted."""
+        self.counts["duplicate"] += 1
+        self.metrics.duplicates.labels(delivery.action.service_type.slug).inc()
+        log.info("delivery %s: its place %s in the circuit is done already; not firing again",
+                 delivery.dedup_key, delivery.seq, extra=ids(delivery))
 
     async def _wait_behind(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         """Park ``delivery`` behind its target's circuit head (opening the circuit if need be), in the
