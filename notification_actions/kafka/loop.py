@@ -18,7 +18,9 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    ``max_per_key`` jobs, or as many as it finishes in ``per_key_budget``
    seconds when that is more, up to half the set. When the whole worker is
    slow (a loaded machine slows every key, and no key is judged by it), the
-   budget is the time :data:`TYPICAL_JOBS` typical jobs take, at most
+   budget is the time half the set of typical jobs takes, times
+   :data:`TYPICAL_MARGIN` — a key at the worker's own pace is never parked
+   before it holds half the set; only one slower than the rest is — at most
    :data:`MAX_BUDGET_FACTOR` times ``per_key_budget``. A key none of whose
    jobs has finished yet is watched for ``per_key_probe`` seconds, once, to
    learn its pace. An item beyond its key's share is not held in memory: it
@@ -71,10 +73,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ConsumeLoop"]
 
-#: a key's budget is at least the time this many typical jobs take (see the module docstring)
-TYPICAL_JOBS = 100
+#: a key's budget is at least the time half the set of typical jobs takes, times this (the module docstring)
+TYPICAL_MARGIN = 1.5
 #: ... and at most this many times ``per_key_budget`` (jobs of slow keys count in "typical" too)
-MAX_BUDGET_FACTOR = 5
+MAX_BUDGET_FACTOR = 15
 
 Handle = Callable[[faust.EventT], Awaitable[None]]
 Overflow = Callable[[faust.EventT, list[faust.EventT]], Awaitable[None]]
@@ -161,7 +163,7 @@ class ConsumeLoop:
         if self.per_key_budget <= 0:
             return False
         fast_bound = max(self.max_per_key, jobs.max_pending // 2)
-        typical = TYPICAL_JOBS * (jobs.typical() or 0.0)
+        typical = TYPICAL_MARGIN * fast_bound * (jobs.typical() or 0.0)
         budget = min(max(self.per_key_budget, typical), MAX_BUDGET_FACTOR * self.per_key_budget)
         probed = False
         while (pending := jobs.pending(key)) >= self.max_per_key:
