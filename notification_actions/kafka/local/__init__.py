@@ -3,6 +3,7 @@
 ``manager``  start, stop and status of a 1- or 3-node cluster in a data directory
 ``jars``     fetching Kafka's jars once from Maven Central (with ``pom.xml``) into a cache
 ``probe``    whether a broker answers at an address, and free port blocks
+``procs``    whether a broker's JVM is alive (zombies and recycled pids included)
 """
 
 from notification_actions.kafka.local.manager import (

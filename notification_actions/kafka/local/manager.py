@@ -32,6 +32,7 @@ from notification_actions.kafka.local.jars import (
     tail,
 )
 from notification_actions.kafka.local.probe import broker_answers, free_port_block, metadata_brokers, port_free
+from notification_actions.kafka.local.procs import is_dead, jvm_running, wait_dead
 
 __all__ = ["LocalKafka", "LocalKafkaError", "broker_answers", "ensure_jars", "free_port_block"]
 
@@ -44,42 +45,6 @@ _NO_QUORUM_GRACE = 10.0
 # A local broker: start-up time matters more than peak throughput, and on a
 # 2-core machine C2 compiler and parallel GC threads slow three starting JVMs.
 _JVM_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"]
-
-
-# --- processes ---------------------------------------------------------------
-
-
-def _is_dead(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (no zombie then)
-    except ChildProcessError:
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-        # A JVM's main thread turns zombie before its other threads (and its
-        # sockets) are gone: dead means no thread is left.
-        return state in ("Z", "X") and len(os.listdir(f"/proc/{pid}/task")) <= 1
-    except (OSError, IndexError):
-        return True
-
-
-def _jvm_running(pid: int, props: Path) -> bool:
-    """True if ``pid`` is alive and really a JVM started with ``props`` (pids get recycled)."""
-    if _is_dead(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"java" in cmdline[0] and str(props).encode() in cmdline
-
-
-def _wait_dead(pids: list[int], deadline: float) -> list[int]:
-    while True:
-        alive = [p for p in pids if not _is_dead(p)]
-        if not alive or time.monotonic() >= deadline:
-            return alive
-        time.sleep(0.1)
 
 
 def _new_cluster_id() -> str:
@@ -144,7 +109,7 @@ class LocalKafka:
             pid = int((node_dir / "kafka.pid").read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _jvm_running(pid, node_dir / "server.properties") else None
+        return pid if jvm_running(pid, node_dir / "server.properties") else None
 
     def _properties(self, i: int) -> str:
         broker, controller = self._ports(i)
@@ -338,7 +303,7 @@ class LocalKafka:
             os.kill(pid, signal.SIGTERM)
         majority = len(node_dirs) // 2 + 1
         deadline, no_quorum_since = time.monotonic() + timeout, None
-        while alive := [pid for pid in running.values() if not _is_dead(pid)]:
+        while alive := [pid for pid in running.values() if not is_dead(pid)]:
             now = time.monotonic()
             if len(alive) < majority:
                 no_quorum_since = no_quorum_since or now
@@ -348,7 +313,7 @@ class LocalKafka:
         for pid in alive:
             log.warning("Kafka JVM %d of %s did not stop in time; killing it", pid, self.data_dir)
             os.kill(pid, signal.SIGKILL)
-        if left := _wait_dead(alive, time.monotonic() + 10):
+        if left := wait_dead(alive, time.monotonic() + 10):
             raise LocalKafkaError(f"Kafka JVM(s) {left} of {self.data_dir} survived SIGKILL")
         for d in running:
             (d / "kafka.pid").unlink(missing_ok=True)
@@ -361,7 +326,7 @@ class LocalKafka:
         if pid is None:
             raise LocalKafkaError(f"Kafka node {node_id} of {self.data_dir} is not running")
         os.kill(pid, signal.SIGKILL)
-        if _wait_dead([pid], time.monotonic() + 10):
+        if wait_dead([pid], time.monotonic() + 10):
             raise LocalKafkaError(f"Kafka node {node_id} (pid {pid}) survived SIGKILL")
         (node_dir / "kafka.pid").unlink(missing_ok=True)
 
