@@ -7,11 +7,12 @@ and a test keeps the two in agreement.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BROKER", "Settings"]
+__all__ = ["DEFAULT_BROKER", "Settings", "env_name"]
 
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 # Tokens copied from examples: anyone who has read them knows the token.
@@ -50,6 +51,28 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "notification-actions",
         description="Cache of Kafka jars and the local broker's data.",
     )
+
+    # --- Kafka connection security (kafka/security.py; every client uses it) ------
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How every Kafka connection is made: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` "
+        "or `SASL_SSL` (TLS and SASL: Confluent Cloud, MSK).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism, required with `SASL_*`: `PLAIN` (Confluent Cloud), `SCRAM-SHA-512` "
+        "(MSK) or `SCRAM-SHA-256`.",
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user (Confluent Cloud: the API key).")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (Confluent Cloud: the API secret); never logged or shown."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates (unset: the system's CAs, "
+        "which Confluent Cloud and MSK need).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate for mutual TLS (with its key, or the key in `KAFKA_SSL_KEYFILE`)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of `KAFKA_SSL_CERTFILE`.")
 
     # --- topics ------------------------------------------------------------
     events_topic_prefix: str = Field("events.", description="Event topics are `<prefix><trigger-slug>`.")
@@ -147,6 +170,48 @@ class Settings(BaseSettings):
             self.deliveries_topic = f"{self.app_id}.deliveries"
         return self
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_case(cls, value: object) -> object:
+        return (value.strip().upper() or None) if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile", "kafka_ssl_certfile",
+                     "kafka_ssl_keyfile", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.expanduser().is_file():
+            raise ValueError(f"{path} is not a file")
+        return path.expanduser() if path is not None else None
+
+    @model_validator(mode="after")
+    def _kafka_security_is_consistent(self) -> "Settings":
+        """A combination that cannot work is refused at start, naming the setting (never its value)."""
+        protocol = self.kafka_security_protocol
+        sasl = {"kafka_sasl_mechanism": self.kafka_sasl_mechanism, "kafka_sasl_username": self.kafka_sasl_username,
+                "kafka_sasl_password": self.kafka_sasl_password}
+        tls = {"kafka_ssl_cafile": self.kafka_ssl_cafile, "kafka_ssl_certfile": self.kafka_ssl_certfile,
+               "kafka_ssl_keyfile": self.kafka_ssl_keyfile}
+        protocol_env = env_name("kafka_security_protocol")
+        if protocol.startswith("SASL_"):
+            missing = [env_name(k) for k, v in sasl.items()
+                       if not (v.get_secret_value() if isinstance(v, SecretStr) else (v or "").strip())]
+            if missing:
+                raise ValueError(f"{protocol_env}={protocol} needs {', '.join(missing)}")
+        elif set_ := [env_name(k) for k, v in sasl.items() if v is not None]:
+            raise ValueError(f"{', '.join(set_)} set, but {protocol_env} is {protocol}, which sends no credentials "
+                             "(SASL_SSL or SASL_PLAINTEXT would)")
+        if "SSL" not in protocol and (set_ := [env_name(k) for k, v in tls.items() if v is not None]):
+            raise ValueError(f"{', '.join(set_)} set, but {protocol_env} is {protocol}, which uses no TLS "
+                             "(SSL or SASL_SSL would)")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError(f"{env_name('kafka_ssl_keyfile')} is set without {env_name('kafka_ssl_certfile')}")
+        return self
+
     @field_validator("api_token")
     @classmethod
     def _not_well_known(cls, token: SecretStr | None) -> SecretStr | None:
@@ -176,6 +241,11 @@ class Settings(BaseSettings):
         return [f"{self.deliveries_topic}.retry.{i}" for i in range(len(self.retry_delays_seconds))]
 
 
+def env_name(field: str) -> str:
+    """The environment variable of settings field ``field``."""
+    return f"NOTIFICATION_ACTIONS_{field.upper()}"
+
+
 def settings_table() -> str:
     """The README's settings table (``make docs`` writes it between its markers)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
@@ -184,7 +254,7 @@ def settings_table() -> str:
         if isinstance(default, Path) and str(default).startswith(str(Path.home())):
             default = "~/" + str(default.relative_to(Path.home()))
         text = "(unset)" if default in (None, "") else str(default).lower() if isinstance(default, bool) else str(default)
-        rows.append(f"| `NOTIFICATION_ACTIONS_{name.upper()}` | `{text}` | {field.description or ''} |")
+        rows.append(f"| `{env_name(name)}` | `{text}` | {field.description or ''} |")
     return "\n".join(rows)
 
 

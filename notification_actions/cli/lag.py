@@ -11,8 +11,10 @@ from collections import deque
 
 import click
 import orjson
+from aiokafka.errors import KafkaConnectionError
 
 from notification_actions.cli.options import load_settings
+from notification_actions.kafka.security import connection_problem
 from notification_actions.ops.lag import EXIT_UNKNOWN, LagProbe, LagReport, Sample, evaluate
 from notification_actions.settings import Settings
 
@@ -100,6 +102,7 @@ def lag_command(samples: int, interval: float, watch: bool, as_json: bool, show_
     except KeyboardInterrupt:
         code = 0
     except Exception as exc:
-        click.echo(f"could not read consumer lag from {settings.broker}: {exc!r}", err=True)
+        problem = asyncio.run(connection_problem(settings)) if isinstance(exc, KafkaConnectionError) else None
+        click.echo(f"could not read consumer lag from {settings.broker}: {problem or repr(exc)}", err=True)
         code = EXIT_UNKNOWN
     sys.exit(code)

@@ -15,16 +15,30 @@ from typing import Any
 
 import click
 import orjson
+from pydantic import ValidationError
 
 from notification_actions.errors import NotificationActionsError
-from notification_actions.settings import Settings
+from notification_actions.settings import Settings, env_name
 
 __all__ = ["as_records", "fail_with", "load_settings", "parse_time", "read_json"]
 
 
 def load_settings() -> Settings:
-    """The settings of this run (``NOTIFICATION_ACTIONS_*`` environment, defaults otherwise)."""
-    return Settings()
+    """The settings of this run (``NOTIFICATION_ACTIONS_*`` environment, defaults otherwise).
+
+    Refused settings end the command with one line per problem, naming the
+    variable; the values are never shown (pydantic's own text would quote
+    them, a password included).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            message = error["msg"].removeprefix("Value error, ")
+            field = str(error["loc"][0]) if error["loc"] else ""
+            lines.append(f"  {env_name(field)}: {message}" if field else f"  {message}")
+        raise click.ClickException("invalid settings:\n" + "\n".join(lines)) from None
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -9,7 +9,9 @@ from notification_actions.cli.dlq import dlq
 from notification_actions.cli.kafka import kafka
 from notification_actions.cli.lag import lag_command
 from notification_actions.cli.ops import replay_command, test_fire_command
+from notification_actions.cli.options import load_settings
 from notification_actions.cli.worker import dev_sink, worker
+from notification_actions.errors import ConfigError
 
 __all__ = ["cli", "main"]
 
@@ -34,4 +36,19 @@ cli.add_command(kafka)  # kafka.py
 
 
 def main() -> None:
-    cli(prog_name="notification-actions")
+    """The console script. A command that cannot reach Kafka ends with why (refused
+    credentials, a certificate that does not verify, …: ``kafka/security.py``), not a traceback."""
+    from aiokafka.errors import KafkaConnectionError
+
+    try:
+        cli(prog_name="notification-actions")
+    except ConfigError as exc:
+        raise SystemExit(f"Error: {exc}") from None
+    except KafkaConnectionError:
+        import asyncio
+
+        from notification_actions.kafka.security import connection_problem
+
+        settings = load_settings()
+        problem = asyncio.run(connection_problem(settings)) or f"lost the connection to Kafka at {settings.broker}"
+        raise SystemExit(f"Error: {problem}") from None

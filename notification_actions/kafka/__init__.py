@@ -2,6 +2,7 @@
 
 ``topics``    every topic the service reads or writes, and their creation
 ``headers``   header names and encoding of dead letters, rejected records and retry tiers
+``security``  how every connection is made: TLS and SASL from the settings, for aiokafka and Faust
 ``io``        small aiokafka helpers: publish, read a compacted topic, read offsets back
 ``gaps``      records Faust fetched but never handed over, read back; the tail sweep
 ``acks``      acks in offset order, so a commit never passes work still in flight

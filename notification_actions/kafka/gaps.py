@@ -43,6 +43,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from notification_actions.kafka.io import read_offsets
+from notification_actions.kafka.security import client_config
 from notification_actions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ class GapReader:
         return self._starts.get(key)
 
     async def _group_offsets(self) -> dict:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker_hosts())
+        admin = AIOKafkaAdminClient(**client_config(self.settings))
         await admin.start()
         try:
             while True:  # bounded by the caller's timeout

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from notification_actions.kafka.security import client_config
 from notification_actions.settings import Settings
 
 __all__ = ["GapUnreadable", "publish", "read_compacted", "read_offsets", "read_to_end"]
@@ -17,9 +18,9 @@ class GapUnreadable(Exception):
 
 async def publish(settings: Settings, topic: str, records: Iterable[tuple]) -> int:
     """Send ``(key, value)`` or ``(key, value, headers)`` records with acks=all; return how many were acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.broker_hosts(), acks="all", enable_idempotence=True)
-    await producer.start()
+    producer = AIOKafkaProducer(**client_config(settings), acks="all", enable_idempotence=True)
     try:
+        await producer.start()
         futures = [
             await producer.send(topic, key=record[0], value=record[1], headers=list(record[2]) if len(record) > 2 else None)
             for record in records
@@ -35,11 +36,9 @@ async def read_to_end(settings: Settings, topic: str, timeout: float = 30.0) -> 
     """Every record of ``topic`` from the start up to its end offsets as they are now, without a group."""
     import time
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
+    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False, auto_offset_reset="earliest")
     try:
+        await consumer.start()
         await consumer._client.force_metadata_update()  # the topic may be new to this client
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not tps:
@@ -87,7 +86,7 @@ async def read_offsets(settings: Settings, topic: str, partition: int, first: in
     import time
 
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
     try:
         await consumer.start()
         consumer.assign([tp])

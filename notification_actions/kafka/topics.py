@@ -25,6 +25,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from notification_actions.errors import ConfigError
 from notification_actions.models import ActionTrigger
+from notification_actions.kafka.security import client_config
 from notification_actions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def partition_problem(spec: TopicSpec, have: int, settings: Settings) -> str:
     """Why a co-partitioned topic with ``have`` partitions cannot be used, and how to fix it."""
     want = spec.partitions
     bootstrap = settings.broker_hosts()[0]
-    fix = (f"kafka-topics.sh --bootstrap-server {bootstrap} --alter --topic {spec.name} --partitions {want}"
+    secured = "" if settings.kafka_security_protocol == "PLAINTEXT" else " --command-config <client.properties>"
+    fix = (f"kafka-topics.sh --bootstrap-server {bootstrap}{secured} --alter --topic {spec.name} --partitions {want}"
            if have < want else
            f"set NOTIFICATION_ACTIONS_TOPIC_PARTITIONS={have} (a topic's partitions cannot be reduced; "
            f"or delete and recreate {spec.name})")
@@ -97,7 +99,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     co-partitioning is a ``ConfigError`` naming it and the fix (the worker
     does not start).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_hosts(), request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(**client_config(settings), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

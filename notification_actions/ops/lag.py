@@ -32,6 +32,7 @@ from notification_actions.metrics import Metrics
 from notification_actions.settings import Settings
 from notification_actions.streams.delay import due_at
 from notification_actions.kafka.topics import event_topics
+from notification_actions.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +177,10 @@ class LagProbe:
         self.settings = settings
         self.groups = lag_groups(settings)
         self.head_timeout = head_timeout
-        hosts = settings.broker_hosts()
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=hosts, request_timeout_ms=10000, client_id="na-lag")
+        connection = client_config(settings)
+        self.admin = AIOKafkaAdminClient(**connection, request_timeout_ms=10000, client_id="na-lag")
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=hosts,
+            **connection,
             group_id=None,
             client_id="na-lag",
             enable_auto_commit=False,

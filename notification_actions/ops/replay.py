@@ -28,6 +28,7 @@ from notification_actions.tables.state import load_state
 from notification_actions.streams.matching import matching_actions
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.topics import trigger_of_topic
+from notification_actions.kafka.security import client_config
 from notification_actions.tables.actions import ActionIndex
 
 __all__ = ["ReplayReport", "replay"]
@@ -85,9 +86,8 @@ async def replay(
     for action in (await load_state(settings, integrations=False, directories=False)).actions.values():
         index.put(action)
     report = ReplayReport()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.broker_hosts(), enable_auto_commit=False)
-    producer = None if dry_run else AIOKafkaProducer(
-        bootstrap_servers=settings.broker_hosts(), acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    producer = None if dry_run else AIOKafkaProducer(**client_config(settings), acks="all", enable_idempotence=True)
     await consumer.start()
     if producer is not None:
         await producer.start()

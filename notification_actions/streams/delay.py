@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from notification_actions.metrics import DETACHED, Metrics
 from notification_actions.settings import Settings
 from notification_actions.kafka import headers as h
+from notification_actions.kafka.security import client_config
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +94,16 @@ class DelayQueue:
                 await asyncio.sleep(2.0)
 
     async def _run_once(self) -> None:
-        hosts = self.settings.broker_hosts()
+        connection = client_config(self.settings)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=hosts,
+            **connection,
             group_id=f"{self.settings.app_id}-retry",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
         )
-        producer = AIOKafkaProducer(bootstrap_servers=hosts, acks="all", enable_idempotence=True)
+        producer = AIOKafkaProducer(**connection, acks="all", enable_idempotence=True)
         await producer.start()
         await consumer.start()
         try:

@@ -27,6 +27,7 @@ from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.rebalance import RebalanceWatch
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.retry import RetryTiers
+from notification_actions.kafka.security import faust_credentials
 from notification_actions.kafka.topics import event_topics
 from notification_actions.tables.actions import ActionsTable
 from notification_actions.tables.circuits import CircuitTable
@@ -106,6 +107,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=faust_credentials(settings),  # kafka/security.py: TLS and SASL
         store=settings.store,
         datadir=str(settings.data_dir),
         web_enabled=True,

@@ -51,11 +51,14 @@ def run_worker(settings: Settings, *, broker_configured: bool) -> None:
         configure_logging(settings)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    from notification_actions.kafka.security import Security, connection_problem
+
     embedded = None
-    if not broker_configured and settings.embedded_broker:
+    # The local broker it would start is plaintext: of no use to a worker set up for TLS or SASL.
+    if not broker_configured and settings.embedded_broker and settings.kafka_security_protocol == "PLAINTEXT":
         from notification_actions.kafka.local import broker_answers
 
-        if not broker_answers(",".join(settings.broker_hosts()), timeout=3.0):
+        if not broker_answers(",".join(settings.broker_hosts()), timeout=3.0, security=Security.of(settings)):
             embedded = _embedded_broker(settings)
     try:
         from notification_actions.worker.app import build
@@ -63,6 +66,14 @@ def run_worker(settings: Settings, *, broker_configured: bool) -> None:
 
         loop = asyncio.new_event_loop()
         try:
+            # Refused credentials or a certificate that does not verify: say so now, not
+            # in aiokafka's "Unable to bootstrap" retried by every client of the worker.
+            if problem := loop.run_until_complete(connection_problem(settings)):
+                raise SystemExit(f"refusing to start: {problem}")
+            log.info("connected to Kafka at %s (%s)", settings.broker, Security.of(settings).describe())
+            if settings.kafka_security_protocol == "SASL_PLAINTEXT" and settings.kafka_sasl_mechanism == "PLAIN":
+                log.warning("SASL_PLAINTEXT with PLAIN sends the Kafka password in clear text; use SASL_SSL "
+                            "unless this network is trusted")
             loop.run_until_complete(ensure_topics(settings))
         except ConfigError as exc:  # e.g. an events topic auto-created with the wrong partition count
             raise SystemExit(f"refusing to start: {exc}") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from notification_actions.kafka.local.jars import LocalKafkaError
+from notification_actions.kafka.security import Security
 
 __all__ = ["broker_answers", "free_port_block", "metadata_brokers", "port_free"]
 
@@ -43,8 +44,11 @@ def _run_coro(coro: Coroutine[Any, Any, Any]) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def metadata_brokers(bootstrap: str, timeout: float = 2.0) -> set[int] | None:
-    """Node ids of the live brokers in a metadata response, or None if nobody answers."""
+def metadata_brokers(bootstrap: str, timeout: float = 2.0, security: Security | None = None) -> set[int] | None:
+    """Node ids of the live brokers in a metadata response, or None if nobody answers.
+
+    ``security``: how to connect (kafka/security.py); plaintext when None.
+    """
     from aiokafka import AIOKafkaClient
     from aiokafka.errors import KafkaError
 
@@ -54,7 +58,8 @@ def metadata_brokers(bootstrap: str, timeout: float = 2.0) -> set[int] | None:
         return None
 
     async def ask() -> set[int] | None:
-        client = AIOKafkaClient(bootstrap_servers=hosts, request_timeout_ms=int(timeout * 1000))
+        client = AIOKafkaClient(bootstrap_servers=hosts, request_timeout_ms=int(timeout * 1000),
+                                **(security or Security()).client_kwargs())
         try:
             await asyncio.wait_for(client.bootstrap(), timeout)
             return {b.nodeId for b in client.cluster.brokers()}
@@ -66,13 +71,13 @@ def metadata_brokers(bootstrap: str, timeout: float = 2.0) -> set[int] | None:
     return _run_coro(ask())
 
 
-def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+def broker_answers(bootstrap: str, timeout: float = 2.0, security: Security | None = None) -> bool:
     """True if a broker in ``bootstrap`` (``host:port[,host:port]``) answers a metadata request.
 
     Callable from sync code, with or without an event loop running in the thread
     (it then blocks that thread for up to ``timeout`` seconds).
     """
-    return bool(metadata_brokers(bootstrap, timeout))
+    return bool(metadata_brokers(bootstrap, timeout, security))
 
 
 def port_free(port: int) -> bool:
