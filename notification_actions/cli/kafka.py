@@ -7,6 +7,7 @@ Attached to the main CLI with ``cli.add_command(kafka)``; also runnable alone as
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -42,11 +43,17 @@ def _data_dir(settings: Settings, data_dir: Path | None) -> Path:
 @click.option("--version", "version", default=None, help="Apache Kafka version.  [default: settings' kafka_version]")
 @click.option("--heap", default="512m", show_default=True, help="JVM heap per node.")
 @click.option("--timeout", type=float, default=180.0, show_default=True, help="Seconds to wait for the broker.")
-def start(port: int, data_dir: Path | None, nodes: str, version: str | None, heap: str, timeout: float) -> None:
+@click.option("--secure", is_flag=True,
+              help="A SASL_SSL client listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with a CA of its own, as a "
+              "managed Kafka has; prints the client settings instead of the address.")
+def start(port: int, data_dir: Path | None, nodes: str, version: str | None, heap: str, timeout: float,
+          secure: bool) -> None:
     """Start a broker in the background.
 
-    Prints the bootstrap address once the broker answers; the broker keeps
-    running after this command exits (stop it with `kafka stop`).
+    Prints the bootstrap address once the broker answers (with --secure: the
+    NOTIFICATION_ACTIONS_* settings a client needs, also written to
+    <data-dir>/secure/client.env); the broker keeps running after this command
+    exits (stop it with `kafka stop`).
     """
     settings = load_settings()
     local = LocalKafka(
@@ -56,13 +63,20 @@ def start(port: int, data_dir: Path | None, nodes: str, version: str | None, hea
         version=version or settings.kafka_version,
         cache_dir=settings.kafka_home,
         heap=heap,
+        secure=secure,
     )
     click.echo(f"starting Apache Kafka {local.version} in {local.data_dir} (the first run downloads jars)", err=True)
     try:
         local.start(timeout=timeout)
     except LocalKafkaError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(local.bootstrap)
+    if local.tls is None:
+        click.echo(local.bootstrap)
+        return
+    for name, value in local.tls.write_client_env(local.bootstrap).items():
+        click.echo(f"{name}={shlex.quote(value)}")
+    click.echo(f"SASL_SSL on {local.bootstrap}: user {local.security.username!r} (PLAIN and SCRAM-SHA-256 work too), "
+               f"CA {local.tls.cafile}. In a shell: set -a; . {local.tls.env_file}; set +a", err=True)
 
 
 @kafka.command("stop")

@@ -33,6 +33,8 @@ from notification_actions.kafka.local.jars import (
 )
 from notification_actions.kafka.local.probe import broker_answers, free_port_block, metadata_brokers, port_free
 from notification_actions.kafka.local.procs import is_dead, jvm_running, wait_dead
+from notification_actions.kafka.local.secure import LISTENER, SecureListener
+from notification_actions.kafka.security import Security
 
 __all__ = ["LocalKafka", "LocalKafkaError", "broker_answers", "ensure_jars", "free_port_block"]
 
@@ -58,7 +60,8 @@ def _new_cluster_id() -> str:
 class LocalKafka:
     """A local KRaft cluster of 1 (combined mode) or 3 nodes, all in ``data_dir``.
 
-    ``overrides`` are extra ``server.properties`` entries, applied last.
+    ``overrides`` are extra ``server.properties`` entries, applied last. ``secure``: the
+    client listener is SASL_SSL (``secure.py``) instead of PLAINTEXT.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class LocalKafka:
         cache_dir: Path | None = None,
         heap: str = "512m",
         overrides: dict[str, str] | None = None,
+        secure: bool = False,
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError(f"nodes must be 1 or 3, not {nodes}")
@@ -78,6 +82,7 @@ class LocalKafka:
         self.port, self.nodes, self.version, self.heap = port, nodes, version, heap
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else DEFAULT_CACHE_DIR
         self.overrides = dict(overrides or {})
+        self.tls = SecureListener(self.data_dir / "secure") if secure else None
         self.bootstrap = ",".join(f"127.0.0.1:{self._ports(i)[0]}" for i in self._ids)
 
     @classmethod
@@ -87,10 +92,15 @@ class LocalKafka:
             saved = json.loads((Path(data_dir) / "cluster.json").read_text())
         except (OSError, ValueError):
             saved = {}
-        keys = ("port", "nodes", "version", "heap", "overrides")
+        keys = ("port", "nodes", "version", "heap", "overrides", "secure")
         return cls(data_dir, **{**defaults, **{k: saved[k] for k in keys if k in saved}})
 
     # --- layout --------------------------------------------------------------
+
+    @property
+    def security(self) -> Security | None:
+        """How a client connects to the client listener (None: plaintext)."""
+        return self.tls.security() if self.tls else None
 
     @property
     def _ids(self) -> range:
@@ -114,14 +124,15 @@ class LocalKafka:
     def _properties(self, i: int) -> str:
         broker, controller = self._ports(i)
         rf, min_isr = (3, 2) if self.nodes == 3 else (1, 1)
+        name = LISTENER if self.tls else "PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": str(i),
-            "listeners": f"PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker}",
+            "listeners": f"{name}://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"{name}://127.0.0.1:{broker}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": name,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{name}:{name}",
             "log.dirs": str(self._dir(i) / "data"),
             "num.partitions": "1",
             "auto.create.topics.enable": "true",
@@ -139,6 +150,7 @@ class LocalKafka:
             props["controller.quorum.bootstrap.servers"] = f"127.0.0.1:{controller}"
         else:
             props["controller.quorum.voters"] = ",".join(f"{n}@127.0.0.1:{self._ports(n)[1]}" for n in self._ids)
+        props.update(self.tls.properties() if self.tls else {})
         props.update(self.overrides)
         return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -172,11 +184,15 @@ class LocalKafka:
             libs, java = ensure_jars(self.version, self.cache_dir), find_java()
             self.data_dir.mkdir(parents=True, exist_ok=True)
             saved = {"port": self.port, "nodes": self.nodes, "version": self.version, "heap": self.heap,
-                     "overrides": self.overrides}  # fmt: skip
+                     "overrides": self.overrides, "secure": self.tls is not None}  # fmt: skip
             (self.data_dir / "cluster.json").write_text(json.dumps(saved) + "\n")
+            if self.tls:
+                self.tls.ensure(java)
             for i in todo:
                 self._dir(i).mkdir(exist_ok=True)
                 (self._dir(i) / "server.properties").write_text(self._properties(i))
+                if self.tls:  # it holds the users' passwords
+                    (self._dir(i) / "server.properties").chmod(0o600)
             self._format([i for i in todo if not (self._dir(i) / "data" / "meta.properties").exists()], libs, java)
             started = {i: self._launch(i, libs, java) for i in todo}
         try:
@@ -203,6 +219,10 @@ class LocalKafka:
                 f"{self.data_dir} holds a {saved['nodes']}-node cluster, not {self.nodes} nodes; "
                 "use the same node count or another data dir"
             )
+        if saved.get("secure", False) != (self.tls is not None) and self._existing_cluster_id():
+            was = "with" if saved.get("secure") else "without"
+            raise LocalKafkaError(f"the cluster in {self.data_dir} was made {was} --secure (its users are "
+                                  "made at format time); start it the same way or use another data dir")
         running = [i for i in self._ids if self._pid(self._dir(i)) is not None]
         if running and saved.get("port", self.port) != self.port:
             raise LocalKafkaError(
@@ -213,7 +233,7 @@ class LocalKafka:
         if not ids:
             return
         cluster_id = self._existing_cluster_id() or _new_cluster_id()
-        extra = ["--standalone"] if self.nodes == 1 else []
+        extra = (["--standalone"] if self.nodes == 1 else []) + (self.tls.format_args() if self.tls else [])
         log4j = f"-Dlog4j2.configurationFile={_LOG4J2}"
         tool = [java, *_JVM_FLAGS, log4j, "-cp", f"{libs}/*", "kafka.tools.StorageTool"]
         procs = {
@@ -285,7 +305,7 @@ class LocalKafka:
         """Every node answers on its own port and sees every node as a live broker."""
         want = set(self._ids)
         for i in self._ids:
-            seen = metadata_brokers(f"127.0.0.1:{self._ports(i)[0]}", timeout)
+            seen = metadata_brokers(f"127.0.0.1:{self._ports(i)[0]}", timeout, self.security)
             if seen is None or not want <= seen:
                 return False
         return True
@@ -331,7 +351,8 @@ class LocalKafka:
         (node_dir / "kafka.pid").unlink(missing_ok=True)
 
     def status(self) -> dict[str, Any]:
-        """``{"bootstrap", "nodes": [{"id", "pid", "alive", "port"}], "running", "ready"}``.
+        """``{"bootstrap", "nodes": [{"id", "pid", "alive", "port"}], "running", "ready"}``, and
+        ``client_env`` (the settings file of a client) when secure.
 
         ``running``: some node's JVM is alive; ``ready``: a broker answers metadata requests.
         """
@@ -340,8 +361,9 @@ class LocalKafka:
             pid = self._pid(self._dir(i))
             nodes.append({"id": i, "pid": pid, "alive": pid is not None, "port": self._ports(i)[0]})
         running = any(n["alive"] for n in nodes)
-        ready = running and broker_answers(self.bootstrap)
-        return {"bootstrap": self.bootstrap, "nodes": nodes, "running": running, "ready": ready}
+        ready = running and broker_answers(self.bootstrap, security=self.security)
+        state = {"bootstrap": self.bootstrap, "nodes": nodes, "running": running, "ready": ready}
+        return {**state, "client_env": str(self.tls.env_file)} if self.tls else state
 
     def __enter__(self) -> LocalKafka:
         return self.start()
