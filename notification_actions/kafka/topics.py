@@ -114,7 +114,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
-                pass
+                existing.add(spec.name)  # listed too late (just made by a producer, say): checked as present
         present = [s for s in specs if s.name in existing]
         if present:
             described = await admin.describe_topics([s.name for s in present])
