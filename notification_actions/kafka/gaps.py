@@ -146,7 +146,9 @@ class GapReader:
                     "offsets %d-%d of %s are on the broker but never reached the idle stream; "
                     "seeking back to read them again%s", expected, high - 1, tp,
                     f" (attempt {repeats + 1})" if repeats else "")
-            await consumer.seek(tp, expected)
+            # In the consumer's own thread (Faust's ``seek`` touches aiokafka's fetcher from this one: a
+            # race that crashed the fetcher with a KeyError while records were being fetched).
+            await consumer.seek_wait({tp: expected})
             self._seen_at[tp] = now
             self._sought[tp] = (expected, high, repeats, now)
             sought.append((tp, expected))

@@ -28,8 +28,8 @@ class Consumer:
     def highwater(self, tp):
         return self.high
 
-    async def seek(self, tp, offset):
-        self.seeks.append((tp, offset))
+    async def seek_wait(self, partitions):
+        self.seeks.extend(partitions.items())
 
     async def earliest_offsets(self, *tps):
         return {tp: 0 for tp in tps}
