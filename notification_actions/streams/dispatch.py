@@ -258,7 +258,7 @@ class DispatchStage:
                 if attempt.result is not None and attempt.result.wait_after:
                     self.pacer.hold(target, attempt.result.wait_after)
                 self.dedup.mark_delivered(delivery.dedup_key)
-                self._finish(self.places.place(origin, delivery))
+                self._finish(self.places.place(origin, delivery), delivered=True)
                 return
             if decision.kind == "dead":
                 outcome = await self._record(delivery, "dead", attempt)
@@ -302,9 +302,9 @@ class DispatchStage:
         log.info("delivery %s waits in retry tier %d: a rebalance is on", delivery.dedup_key, tier, extra=ids(delivery))
         await self._park(event, delivery.queued(seq, tier), 0.0)
 
-    def _finish(self, delivery: Delivery) -> None:
+    def _finish(self, delivery: Delivery, *, delivered: bool = False) -> None:
         if delivery.seq is not None:
-            self.circuits.finish(delivery.target_key, delivery.seq)
+            self.circuits.finish(delivery.target_key, delivery.seq, delivered=delivered)
 
     async def _expire(self, event: faust.EventT, origin: str, delivery: Delivery) -> None:
         error = PermanentDeliveryError("waited in the retry path past MAX_DELIVERY_AGE_SECONDS", code="max_delivery_age")

@@ -134,12 +134,16 @@ class CircuitTable:
             circuit.tier, circuit.failing = max(tier, circuit.tier), True
             self._put(target, circuit)
 
-    def finish(self, target: str, seq: int) -> None:
+    def finish(self, target: str, seq: int, *, delivered: bool = False) -> None:
         """The delivery with ``seq`` is done (delivered or dead); at the head, the next one not done yet
-        becomes head; behind it, its place is noted as done."""
+        becomes head; behind it, its place is noted as done. A head ``delivered`` means the target
+        answers again: the circuit is no longer failing, so those behind it wait only about as long as
+        the places ahead of them take, not a tier's delay each."""
         circuit = self.get(target)
         if circuit is None or not circuit.head <= seq < circuit.next:
             return
+        if delivered and seq == circuit.head:
+            circuit.failing = False
         if seq > circuit.head:
             if seq not in circuit.done:
                 circuit.done.append(seq)
