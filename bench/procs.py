@@ -180,6 +180,13 @@ class Proc:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL the process group at once: a crash, nothing drained or committed."""
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
 
 class Worker(Proc):
     """A ``notification-actions worker`` booted with the no-op registration."""

@@ -5,6 +5,13 @@ each request it keeps the arrival time (``time.time()``) and, when the body
 carries the event with ``data.sent_at`` (the producer's clock, the same
 machine), the produce→arrival latency. ``GET /_stats`` reports them and
 ``POST /_reset`` forgets them.
+
+For the chaos runs (``bench/chaos.py``) it also keeps every request as
+``[arrived, path, webhook-id, event id, data.seq, status,
+data.sent_at]`` (``GET
+/_records?since=N`` returns them from the N-th on), and ``POST
+/_fail?seconds=S&status=C`` makes ``/hook/*`` answer ``C`` (default 503) for
+the next ``S`` seconds.
 """
 
 from __future__ import annotations
@@ -24,19 +31,42 @@ class Recorder:
         self.delay = delay
         self.arrivals: list[float] = []
         self.latencies: list[float] = []
+        self.records: list[list] = []
+        self.fail_until, self.fail_status = 0.0, 503
 
     async def hook(self, request: web.Request) -> web.Response:
         arrived = time.time()
         body = await request.read()
         self.arrivals.append(arrived)
+        event: dict = {}
         try:
-            sent = orjson.loads(body)["event"]["data"]["sent_at"]
-            self.latencies.append((arrived - float(sent)) * 1000)
+            event = orjson.loads(body)["event"]
+            self.latencies.append((arrived - float(event["data"]["sent_at"])) * 1000)
         except (ValueError, KeyError, TypeError):
             pass
+        failing = arrived < self.fail_until and request.path.startswith("/hook")
+        status = self.fail_status if failing else 200
+        data = event.get("data") if isinstance(event, dict) else None
+        seq, sent = (data.get("seq"), data.get("sent_at")) if isinstance(data, dict) else (None, None)
+        self.records.append([arrived, request.path, request.headers.get("webhook-id"),
+                             event.get("id") if isinstance(event, dict) else None, seq, status, sent])
+        if failing:
+            return web.Response(status=status, body=b"failing on purpose")
         if request.path.startswith("/slow"):
             await asyncio.sleep(self.delay)
         return web.Response(body=OK, content_type="application/json")
+
+    async def fail(self, request: web.Request) -> web.Response:
+        seconds = float(request.query.get("seconds", "30"))
+        self.fail_status = int(request.query.get("status", "503"))
+        start = time.time()
+        self.fail_until = start + seconds
+        return web.json_response({"from": start, "until": self.fail_until, "status": self.fail_status})
+
+    async def dump(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.Response(body=orjson.dumps({"records": self.records[since:], "next": len(self.records)}),
+                            content_type="application/json")
 
     async def stats(self, request: web.Request) -> web.Response:
         lat = sorted(self.latencies)
@@ -55,6 +85,7 @@ class Recorder:
     async def reset(self, request: web.Request) -> web.Response:
         self.arrivals.clear()
         self.latencies.clear()
+        self.records.clear()
         return web.json_response({"ok": True})
 
 
@@ -67,6 +98,8 @@ def main() -> None:
     app = web.Application()
     app.router.add_get("/_stats", rec.stats)
     app.router.add_post("/_reset", rec.reset)
+    app.router.add_post("/_fail", rec.fail)
+    app.router.add_get("/_records", rec.dump)
     app.router.add_route("*", "/{tail:.*}", rec.hook)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
