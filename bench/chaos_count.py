@@ -116,7 +116,8 @@ def count(
     def near(key: str) -> str:
         t = first[key][ARRIVED]
         gap = min((kill - t for kill in kills), key=abs, default=float("nan"))
-        return f"{key} ×{per_key[key]} (first {gap * 1000:+.0f} ms before a kill -9)"
+        when = f"{abs(gap) * 1000:.0f} ms {'before' if gap >= 0 else 'after'}"
+        return f"{key} ×{per_key[key]} (first delivered {when} a kill -9)"
 
     lat = sorted(r[ARRIVED] - r[SENT] for r in first.values() if isinstance(r[SENT], (int, float)))
     violations: list[str] = []
@@ -148,9 +149,24 @@ HEADER = ("scenario", "events", "delivered", "lost", "duplicates", "dup %", "kil
           "s", "goal met")  # fmt: skip
 
 
+def total(rows: list[Row]) -> Row:
+    """The sum of ``rows`` (latency: the worst)."""
+    def add(name: str) -> int | float:
+        return sum(getattr(r, name) for r in rows)
+
+    return Row(
+        scenario="all scenarios", events=add("events"), delivered=add("delivered"), lost=add("lost"),
+        duplicates=add("duplicates"), dups_outside=add("dups_outside"), order_violations=add("order_violations"),
+        failed_answers=add("failed_answers"), seconds=add("seconds"), kills=add("kills"),
+        latency_p99=max((r.latency_p99 for r in rows), default=float("nan")),
+        latency_max=max((r.latency_max for r in rows), default=float("nan")), not_acked=add("not_acked"),
+    )  # fmt: skip
+
+
 def table(rows: list[Row]) -> str:
+    """The markdown table of ``rows``, with a total line when there are several."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
-    for r in rows:
+    for r in rows + ([total(rows)] if len(rows) > 1 else []):
         cells = (r.scenario, f"{r.events:,}", f"{r.delivered:,}", f"{r.lost:,}", f"{r.duplicates:,}",
                  f"{100 * r.dup_ratio:.2f}", f"{r.kills}", f"{r.dups_outside:,}", f"{r.order_violations:,}",
                  f"{r.failed_answers:,}", f"{r.latency_p99:.1f} / {r.latency_max:.1f}", f"{r.seconds:.0f}",
