@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test clean docs
+.PHONY: run test clean docs chaos
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Three workers on three brokers under kill -9, restarts, broker loss and a failing
+# sink (~15 minutes); prints the table and writes it into docs/reliability.md.
+chaos: $(BIN)/.installed
+	$(BIN)/python -m bench.chaos --record $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
