@@ -251,23 +251,33 @@ async def run_scenario(rig: Rig, view: SinkView, scenario: Scenario, index: int)
     return row, run.kills
 
 
-async def run_all(rig: Rig, scenarios: list[Scenario]) -> list[Row]:
+async def run_all(rig: Rig, scenarios: list[Scenario], dump: Path | None = None) -> list[Row]:
     view = SinkView(rig.sink.url)
     rows = []
-    for i, scenario in enumerate(scenarios, 1):
-        row, _ = await run_scenario(rig, view, scenario, i)
-        rows.append(row)
-        log(f"  {row.scenario}: {row.delivered:,}/{row.events:,} delivered, {row.lost} lost, "
-            f"{row.duplicates} duplicates ({row.dups_outside} not at a kill -9), "
-            f"{row.order_violations} order violations")  # fmt: skip
+    try:
+        for i, scenario in enumerate(scenarios, 1):
+            row, _ = await run_scenario(rig, view, scenario, i)
+            rows.append(row)
+            log(f"  {row.scenario}: {row.delivered:,}/{row.events:,} delivered, {row.lost} lost, "
+                f"{row.duplicates} duplicates ({row.dups_outside} not at a kill -9), "
+                f"{row.order_violations} order violations")  # fmt: skip
+    finally:
+        if dump is not None:
+            await view.refresh()
+            dump.write_bytes(orjson.dumps(view.records))
+            log(f"sink records in {dump}")
     return rows
 
 
-def run(knobs: Knobs, scenarios: list[Scenario], work: Path) -> tuple[list[Row], dict[str, str]]:
-    """Start the rig in ``work``, run ``scenarios`` on it, stop everything; the rows and the machine."""
+def run(
+    knobs: Knobs, scenarios: list[Scenario], work: Path, dump: Path | None = None
+) -> tuple[list[Row], dict[str, str]]:
+    """Start the rig in ``work``, run ``scenarios`` on it, stop everything; the rows and the machine.
+
+    ``dump``: write every request the sink recorded there (JSON), for a diagnosis."""
     with Rig(work, knobs, log) as rig:
         try:
-            rows = asyncio.run(run_all(rig, scenarios))
+            rows = asyncio.run(run_all(rig, scenarios, dump))
         finally:
             log(f"worker logs in {work}")
         return rows, machine(rig.version)
@@ -308,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=Knobs.rate, help="events per second")
     parser.add_argument("--record", action="store_true", help="write the table into docs/reliability.md")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (worker, sink and broker logs)")
+    parser.add_argument("--records", type=Path, help="write every request the sink recorded here (JSON)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop what we started
     scenarios = SHORT if args.short else FULL
@@ -315,9 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = [s for s in scenarios if any(o in s.name for o in args.only)]
     knobs = replace(SHORT_KNOBS if args.short else Knobs(), rate=args.rate)
     started = time.monotonic()
-    with workdir(args.keep) as work:
+    with workdir(args.keep, prefix="na-chaos-") as work:
         log(f"work dir {work}")
-        rows, about = run(knobs, scenarios, work)
+        rows, about = run(knobs, scenarios, work, args.records)
     text = body(rows, about, knobs, time.monotonic() - started)
     print(text)
     if args.record:

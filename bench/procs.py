@@ -274,17 +274,17 @@ class Sink(Proc):
             time.sleep(0.2)
 
 
-def workdir(keep: bool) -> contextlib.AbstractContextManager[Path]:
+def workdir(keep: bool, prefix: str = "na-bench-") -> contextlib.AbstractContextManager[Path]:
     """A temporary directory for data dirs and logs (kept with ``--keep``)."""
     if keep:
-        path = Path(tempfile.mkdtemp(prefix="na-bench-"))
+        path = Path(tempfile.mkdtemp(prefix=prefix))
         return contextlib.nullcontext(path)
-    return _tmp()
+    return _tmp(prefix)
 
 
 @contextlib.contextmanager
-def _tmp() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="na-bench-"))
+def _tmp(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield path
     finally:
