@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import sys
@@ -284,7 +285,9 @@ def run(
 
 
 # --- docs/reliability.md ------------------------------------------------------------
-def body(rows: list[Row], about: dict[str, str], knobs: Knobs, wall: float) -> str:
+def body(rows: list[Row], about: dict[str, str], knobs: Knobs, wall: float, load: str = "?") -> str:
+    """The results block: machine, run, table, examples. ``load``: the load averages seen during the run
+    (the machine may be shared)."""
     mem = about.get("memory", "?")
     lines = [
         f"Machine: {about.get('nproc')} cores ({about.get('cpu')}), {mem} RAM, {about.get('os')}; "
@@ -293,8 +296,8 @@ def body(rows: list[Row], about: dict[str, str], knobs: Knobs, wall: float) -> s
         "",
         f"Run: {knobs.workers} workers, 3 brokers (replication 3, min.insync.replicas 2), {knobs.partitions} "
         f"partitions, {knobs.orgs} targets, {knobs.rate:g} events/s, session timeout {knobs.session_timeout:g} s, "
-        f"duplicates in flight at a kill -9: first delivered ≤ {knobs.dup_window:g} s before it; "
-        f"{wall:.0f} s in all.",
+        f"duplicates in flight at a kill -9: first delivered from {knobs.dup_window:g} s before it to 1 s after; "
+        f"{wall:.0f} s in all; load average {load}.",
         "",
         table(rows),
     ]
@@ -325,11 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         scenarios = [s for s in scenarios if any(o in s.name for o in args.only)]
     knobs = replace(SHORT_KNOBS if args.short else Knobs(), rate=args.rate)
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     with workdir(args.keep, prefix="na-chaos-") as work:
         log(f"work dir {work}")
         rows, about = run(knobs, scenarios, work, args.records)
-    text = body(rows, about, knobs, time.monotonic() - started)
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[1]:.1f} over the last 5 min"
+    text = body(rows, about, knobs, time.monotonic() - started, load)
     print(text)
     if args.record:
         record(text)
