@@ -129,16 +129,23 @@ class Rig:
             await producer.stop()
 
     # --- faults (blocking: the harness runs them in a thread) ------------------------
-    def kill_worker(self, slot: int) -> None:
+    def _running(self, slot: int) -> Worker:
+        """The worker in ``slot``; one that exited without the harness asking is an error of the run."""
         worker = self.workers[slot]
-        assert worker is not None and worker.alive(), f"worker {slot + 1} is not running"
+        if worker is None or not worker.alive():
+            code = worker.proc.returncode if worker is not None and worker.proc is not None else None
+            raise RuntimeError(f"worker {slot + 1} exited on its own (exit code {code}); "
+                               f"its log ends:\n{worker.tail(15) if worker else ''}")  # fmt: skip
+        return worker
+
+    def kill_worker(self, slot: int) -> None:
+        worker = self._running(slot)
         worker.kill()
         self.log(f"kill -9 worker {slot + 1} (pid {worker.pid})")
 
     def stop_worker(self, slot: int) -> int:
         """SIGTERM and wait for the exit (a worker drains and commits); its exit code."""
-        worker = self.workers[slot]
-        assert worker is not None and worker.alive(), f"worker {slot + 1} is not running"
+        worker = self._running(slot)
         started = time.monotonic()
         worker.stop(timeout=90)
         code = worker.proc.returncode
