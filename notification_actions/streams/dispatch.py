@@ -275,32 +275,33 @@ class DispatchStage:
                 failed, wait = True, min(decision.wait, self.settings.quick_retry_cap_seconds)
                 continue  # the backoff is slept with the pacing wait, at the loop's head
             assert decision.tier is not None
-            delivery = self.places.place(origin, delivery)
-            if delivery.seq is None:
-                seq = self.places.enqueue(origin, target, decision.tier, failed=True)
-            else:
-                seq = delivery.seq
-                self.circuits.moved_to(target, decision.tier)
-            await self._park(event, delivery.queued(seq, decision.tier), decision.wait)
+            await self._requeue(event, origin, delivery, decision.tier, decision.wait, failed=True)
             return
 
     async def _yield_to_rebalance(self, event: faust.EventT, origin: str, delivery: Delivery, *, failed: bool) -> None:
         """A rebalance is on: ``delivery`` (not fired since it last slept) waits in its retry tier, in its
         place in its target's queue, rather than hold up the rebalance; due at once, so that the
         partition's next owner fires it (``failed``: an attempt of it failed and it was to be retried)."""
+        circuit = self.circuits.get(delivery.target_key)
+        tier = self.policy.tier(delivery.tier if delivery.tier is not None else circuit.tier if circuit else 0)
+        self.counts["yielded"] += 1
+        log.info("delivery %s waits in retry tier %d: a rebalance is on", delivery.dedup_key, tier, extra=ids(delivery))
+        await self._requeue(event, origin, delivery, tier, 0.0, failed=failed)
+
+    async def _requeue(
+        self, event: faust.EventT, origin: str, delivery: Delivery, tier: int, wait: float, *, failed: bool
+    ) -> None:
+        """Park ``delivery`` in ``tier`` for ``wait`` s at its place in its target's queue (a new place at
+        the back when it has none); ``failed``: after a failed attempt, so the circuit is failing."""
         delivery = self.places.place(origin, delivery)
         target = delivery.target_key
-        circuit = self.circuits.get(target)
-        tier = self.policy.tier(delivery.tier if delivery.tier is not None else circuit.tier if circuit else 0)
         if delivery.seq is None:
             seq = self.places.enqueue(origin, target, tier, failed=failed)
         else:
             seq = delivery.seq
             if failed:
                 self.circuits.moved_to(target, tier)
-        self.counts["yielded"] += 1
-        log.info("delivery %s waits in retry tier %d: a rebalance is on", delivery.dedup_key, tier, extra=ids(delivery))
-        await self._park(event, delivery.queued(seq, tier), 0.0)
+        await self._park(event, delivery.queued(seq, tier), wait)
 
     def _finish(self, delivery: Delivery, *, delivered: bool = False) -> None:
         if delivery.seq is not None:
