@@ -189,26 +189,30 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     async def settle_heap() -> None:
         actions.settle_heap(after_changes=SETTLE_AFTER_CHANGES)
 
+    def owned(topics: set[str]) -> set[int] | None:
+        """The partitions of ``topics`` this worker owns; None while it rebalances or recovers (the
+        timers that write tables outside a stream wait until it owns them for sure)."""
+        if app.rebalancing or not app.tables.recovery.completed.is_set():
+            return None
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic in topics}
+
     @app.timer(interval=WATCHDOG_SECONDS)
     async def circuit_watchdog() -> None:
         # streams/dispatch.py: a circuit whose parked head never came back moves on to its next place.
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
-            return
         try:
-            owned = app.consumer.assignment()
-            dispatch.watchdog({tp.partition for tp in owned if tp.topic == settings.deliveries_topic})
+            if (partitions := owned({settings.deliveries_topic})) is not None:
+                dispatch.watchdog(partitions)
         except Exception:  # a timer that raises would crash the worker
             log.exception("circuit watchdog failed; trying again in %ss", WATCHDOG_SECONDS)
 
     @app.timer(interval=EXPIRY_SWEEP_SECONDS)
     async def expire_state() -> None:
         # tables/expiry.py: expired dedup keys and throttle windows, deleted with tombstones.
-        if app.rebalancing or not app.tables.recovery.completed.is_set():
-            return
         try:
-            owned = app.consumer.assignment()
-            dedup.expiry.sweep({tp.partition for tp in owned if tp.topic == settings.deliveries_topic})
-            throttle.expiry.sweep({tp.partition for tp in owned if tp.topic in triggers})
+            if (partitions := owned({settings.deliveries_topic})) is not None:
+                dedup.expiry.sweep(partitions)
+            if (partitions := owned(set(triggers))) is not None:
+                throttle.expiry.sweep(partitions)
         except Exception:  # a timer that raises would crash the worker
             log.warning("expiring table state failed", exc_info=True)
 
