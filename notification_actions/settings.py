@@ -7,12 +7,12 @@ and a test keeps the two in agreement.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BROKER", "Settings", "env_name"]
+__all__ = ["DEFAULT_BROKER", "Settings", "TokenGrant", "env_name"]
 
 DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 # Tokens copied from examples: anyone who has read them knows the token.
@@ -20,6 +20,17 @@ WELL_KNOWN_TOKENS = frozenset({
     "change-me", "changeme", "change_me", "secret", "token", "password", "admin", "default", "example",
     "xxx", "test", "12345678", "api-token", "your-token", "your-token-here",
 })
+
+
+class TokenGrant(BaseModel):
+    """An organization token of the HTTP API, as configured: its SHA-256, never the token itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    organizations: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(min_length=1, max_length=10_000)
+    write: bool = False
 
 
 class Settings(BaseSettings):
@@ -129,7 +140,24 @@ class Settings(BaseSettings):
     # --- HTTP API ----------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the worker's web server binds.")
     web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
-    api_token: SecretStr | None = Field(None, description="Bearer token for the HTTP API (health/metrics are open).")
+    api_token: SecretStr | None = Field(
+        None, description="The admin bearer token of the HTTP API: every organization, read and write, and what "
+        "belongs to none (`/lag`, `/circuits`). Health, readiness and metrics are open.",
+    )
+    api_tokens: list[TokenGrant] = Field(
+        [], description="Organization tokens (JSON list of `{\"name\", \"sha256\", \"organizations\": [ids], "
+        "\"write\": bool}`; only the token's SHA-256 is kept). `notification-actions api-token` prints a new one.",
+    )
+    api_max_body_bytes: int = Field(
+        262_144, ge=1024, le=8_388_608, description="Larger request bodies are refused with 413."
+    )
+    api_write_timeout_seconds: float = Field(
+        30.0, gt=0, le=300,
+        description="How long a write through the API waits for the workers to apply or refuse it (504 after).",
+    )
+    api_writes_per_minute: int = Field(
+        60, ge=1, description="Writes, test-fires and backfills per organization per minute (429 past it).",
+    )
 
     # --- logging -----------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")

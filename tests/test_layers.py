@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
     {"tables", "registrations"},
     {"streams"},
     {"ops"},
+    {"api"},
     {"worker"},
     {"cli"},
     {"__main__"},

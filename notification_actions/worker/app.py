@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import faust
 
 from notification_actions import registrations  # noqa: F401  (registers every service)
 from notification_actions.ops.lag import LagSampler
 from notification_actions.metrics import Metrics
+from notification_actions.models.delivery import Outcome
 from notification_actions.models.registry import REGISTRY, Registry
 from notification_actions.settings import Settings
 from notification_actions.streams.config import ConfigStage
@@ -62,6 +64,14 @@ class Service:
     throttle: ThrottleTable | None = None
     metrics: Metrics = field(default_factory=Metrics)
     lag: LagSampler | None = None
+    registry: Registry = REGISTRY
+    outcomes: faust.TopicT | None = None
+    api: Any = None  # api/actions.Routes, set by worker/web.install_views
+
+    async def record_outcome(self, outcome: Outcome) -> None:
+        """An attempt made outside the stream (an API test-fire) on the outcomes topic, as every attempt is."""
+        if self.outcomes is not None:
+            await (await self.outcomes.send(key=outcome.dedup_key.encode(), value=outcome.to_bytes()))
 
     def ready(self) -> bool:
         """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
@@ -223,7 +233,9 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app.task(lag.run)
 
     service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits,
-                      dedup, throttle, metrics, lag)
+                      dedup, throttle, metrics, lag, registry, outcomes)
     metrics.watch(service)
-    install_views(service)
+    service.api = install_views(service)
+    app.task(service.api.recent.run)
+    app.on_before_shutdown.connect(service.api.close)
     return service

@@ -1,8 +1,13 @@
 """HTTP endpoints on the worker's web port: ours, and nothing else.
 
-``/healthz``, ``/readyz`` and ``/metrics`` are open (probes carry no token); everything else needs
-``Authorization: Bearer <NOTIFICATION_ACTIONS_API_TOKEN>`` (compared in constant
-time). With no token configured, the protected endpoints answer 503.
+``/healthz``, ``/readyz`` and ``/metrics`` are open (probes carry no token);
+everything else needs ``Authorization: Bearer <token>`` (``api/auth.py``: the
+admin token, or an organization token). What belongs to no single
+organization (``/lag``, ``/circuits``) answers the admin token only (403 to
+an organization token); an organization a token does not grant is a 404.
+With no token configured, the protected endpoints answer 503. Every answer is
+JSON, errors included (``api/http.json_errors``). The REST API under
+``/api/0/`` is ``api/actions.py``.
 
 Faust serves views of its own on the same port — ``/table/<name>/<key>/``
 returns a table's values in clear text (integration credentials included),
@@ -14,24 +19,18 @@ is not ours is a 404.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
+from notification_actions.api.actions import Routes
+from notification_actions.api.auth import Principal, Tokens
+from notification_actions.api.http import json_errors
 from notification_actions.metrics import CONTENT_TYPE
-from notification_actions.models.registry import REGISTRY
+from notification_actions.models import ActionTrigger
 from notification_actions.models.validation import parse_numeric_id
 
-__all__ = ["authorized", "drop_faust_views", "install_views"]
-
-
-def authorized(header: str | None, token: str | None) -> bool:
-    if not token or not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
-
+__all__ = ["drop_faust_views", "install_views"]
 
 FAUST_VIEWS = "faust.web.apps."
-
 
 
 def drop_faust_views(app: Any) -> list[str]:
@@ -49,18 +48,38 @@ def drop_faust_views(app: Any) -> list[str]:
     return dropped
 
 
-def install_views(service: Any) -> None:
-    """Add the endpoints to ``service.app`` (a ``worker/app.py`` ``Service``, which calls this)."""
+def install_views(service: Any) -> Routes:
+    """Add the endpoints to ``service.app`` (a ``worker/app.py`` ``Service``, which calls this); return the API."""
     app = service.app
     drop_faust_views(app)
-    token = service.settings.api_token.get_secret_value() if service.settings.api_token else None
+    tokens = Tokens(service.settings)
+    routes = Routes(service, tokens)
+    app.web.web_app.middlewares.append(json_errors)
+    routes.install(app.web.web_app.router)
 
-    def guard(view: Any, request: Any) -> Any | None:
-        if token is None:
-            return view.json({"error": "NOTIFICATION_ACTIONS_API_TOKEN is not set"}, status=503)
-        if not authorized(request.headers.get("Authorization"), token):
-            return view.json({"error": "missing or wrong bearer token"}, status=401)
-        return None
+    def who(view: Any, request: Any) -> tuple[Principal | None, Any]:
+        if not tokens.configured:
+            return None, view.json({"error": "NOTIFICATION_ACTIONS_API_TOKEN is not set"}, status=503)
+        principal = tokens.principal(request.headers.get("Authorization"))
+        if principal is None:
+            return None, view.json({"error": "missing or wrong bearer token"}, status=401)
+        return principal, None
+
+    def admin_only(view: Any, request: Any) -> Any | None:
+        principal, denied = who(view, request)
+        if denied is None and not principal.admin:
+            return view.json({"error": "this endpoint needs the admin token"}, status=403)
+        return denied
+
+    def organization(view: Any, request: Any, org_id: str) -> tuple[int | None, Any]:
+        principal, denied = who(view, request)
+        if denied is not None:
+            return None, denied
+        if (org := parse_numeric_id(org_id)) is None:
+            return None, view.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
+        if not principal.sees(org):
+            return None, view.json({"error": "not found"}, status=404)
+        return org, None
 
     @app.page("/healthz")
     async def healthz(self: Any, request: Any) -> Any:
@@ -79,7 +98,7 @@ def install_views(service: Any) -> None:
 
     @app.page("/lag")
     async def lag(self: Any, request: Any) -> Any:
-        if (denied := guard(self, request)) is not None:
+        if (denied := admin_only(self, request)) is not None:
             return denied
         report = service.lag.report if service.lag is not None else None
         if report is None:
@@ -88,28 +107,29 @@ def install_views(service: Any) -> None:
 
     @app.page("/circuits")
     async def circuits(self: Any, request: Any) -> Any:
-        if (denied := guard(self, request)) is not None:
+        if (denied := admin_only(self, request)) is not None:
             return denied
         open_ = service.circuits.open_circuits()
         return self.json({"circuits": {t: {**c.model_dump(), "waiting": c.waiting} for t, c in open_.items()}})
 
     @app.page("/organizations/{org_id}/actions")
     async def org_actions(self: Any, request: Any, org_id: str) -> Any:
-        if (denied := guard(self, request)) is not None:
+        org, denied = organization(self, request, org_id)
+        if denied is not None:
             return denied
-        if (org := parse_numeric_id(org_id)) is None:
-            return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
-        actions = [a.model_dump(mode="json") for a in service.actions.index.all() if a.organization_id == org]
+        index = service.actions.index
+        actions = [a.model_dump(mode="json") for t in ActionTrigger for a in index.lookup(org, t)]
         return self.json({"actions": sorted(actions, key=lambda a: a["id"])})
 
     @app.page("/organizations/{org_id}/available-actions")
     async def available(self: Any, request: Any, org_id: str) -> Any:
-        if (denied := guard(self, request)) is not None:
+        org, denied = organization(self, request, org_id)
+        if denied is not None:
             return denied
-        if (org := parse_numeric_id(org_id)) is None:
-            return self.json({"error": f"organization id {org_id[:40]!r} is not an integer"}, status=400)
         integrations = service.integrations.for_organization(org)
         out: list[dict] = []
-        for registration in REGISTRY:
+        for registration in service.registry:
             out.extend(registration.serialize_available(org, integrations))
         return self.json({"actions": out})
+
+    return routes

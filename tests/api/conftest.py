@@ -1,0 +1,86 @@
+"""One worker for the API tests, with an admin token and organization tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import orjson
+import pytest
+
+from notification_actions.api.auth import new_token
+from tests.support.pipeline import running_pipeline
+
+ADMIN = "test-admin-token-0000"
+
+
+class Api:
+    """The worker's HTTP API with one token."""
+
+    def __init__(self, base: str, token: str | None) -> None:
+        self.base = base
+        self.token = token
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def call(self, method: str, path: str, body=None, *, raw: bytes | None = None, **params) -> httpx.Response:
+        content = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+        return httpx.request(method, self.base + path, content=content, headers=self.headers(),
+                             params=params or None, timeout=60)
+
+    def actions(self, org: int) -> str:
+        return f"/api/0/organizations/{org}/notifications/actions/"
+
+
+@pytest.fixture(scope="module")
+def api_env():
+    tokens, grants = {}, []
+    for name, orgs, write in (("org1", [1], True), ("org1-read", [1], False), ("org2", [2], True),
+                              ("org3", [3], True), ("org12", [1, 2], True)):
+        token, grant = new_token(name, orgs, write)
+        tokens[name] = token
+        grants.append(grant.model_dump())
+    return tokens, orjson.dumps(grants).decode()
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka_bootstrap, tmp_path_factory, api_env):
+    _, grants = api_env
+    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("api"),
+                          NOTIFICATION_ACTIONS_API_TOKEN=ADMIN, NOTIFICATION_ACTIONS_API_TOKENS=grants,
+                          NOTIFICATION_ACTIONS_API_WRITES_PER_MINUTE="40",
+                          NOTIFICATION_ACTIONS_API_MAX_BODY_BYTES="65536") as pipe:
+        pipe.token = ADMIN
+        asyncio.run(_integrations(pipe))
+        yield pipe
+
+
+async def _integrations(pipe) -> None:
+    await pipe.put_integration({"id": "i-slack", "organization_id": 1, "provider": "slack", "name": "Acme Slack",
+                                "credentials": {"bot_token": "xoxb-api-test-000000"},
+                                "metadata": {"channels": [{"id": "C1", "name": "#alerts"}]}})
+    await pipe.put_integration({"id": "916", "organization_id": 1, "provider": "pagerduty", "name": "Acme PD",
+                                "credentials": {"integration_keys": {"P1": "rk-api-test-111111"}},
+                                "metadata": {"services": [{"id": "P1", "name": "Checkout"}]}})
+    await pipe.put_integration({"id": "i-pd2", "organization_id": 2, "provider": "pagerduty", "name": "Other PD",
+                                "credentials": {"integration_keys": {"P2": "rk-api-test-222222"}},
+                                "metadata": {"services": [{"id": "P2", "name": "Billing"}]}})
+
+
+@pytest.fixture(scope="module")
+def apis(pipeline, api_env):
+    tokens, _ = api_env
+    out = {name: Api(pipeline.api, token) for name, token in tokens.items()}
+    out["admin"] = Api(pipeline.api, ADMIN)
+    out["none"] = Api(pipeline.api, None)
+    # the integrations are in the worker's table once available-actions lists them
+    end = time.monotonic() + 30
+    while True:
+        listed = out["admin"].call("GET", "/api/0/organizations/1/notifications/available-actions/").json()
+        if any(a["action"].get("integrationId") in ("916", 916) for a in listed["actions"]):
+            break
+        assert time.monotonic() < end, listed
+        time.sleep(0.2)
+    return out
