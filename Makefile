@@ -12,8 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# With no broker configured, a local try-out: a local Kafka, and var/local.env (written once: a random
+# API token, webhooks to this machine allowed), which only this worker reads.
+LOCAL_ENV ?= var/local.env
+
 run: $(BIN)/.installed
-	$(BIN)/notification-actions worker
+	@[ -n "$$NOTIFICATION_ACTIONS_BROKER" ] || $(BIN)/notification-actions local-env $(LOCAL_ENV)
+	@if [ -z "$$NOTIFICATION_ACTIONS_BROKER" ]; then export NOTIFICATION_ACTIONS_ENV_FILE=$(LOCAL_ENV); fi; \
+	  exec $(BIN)/notification-actions worker
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -5,3 +5,5 @@ below ``worker`` (which mounts it): ``auth`` (who may do what), ``http`` (bodies
 errors, rate limits), ``sentry`` (Sentry's request and response shapes), ``recent``
 (the last attempts of each action), ``actions`` (the routes).
 """
+
+__all__: list[str] = []

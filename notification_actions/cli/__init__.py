@@ -8,6 +8,7 @@
 - ``dlq``: ``dlq list|redrive``: inspect and re-submit dead letters.
 - ``lag``: ``lag``: consumer lag per partition with a status, once or watched.
 - ``kafka``: ``kafka start|stop|status``: a local Apache Kafka for development.
+- ``api``: ``api-token`` (a new organization token) and ``local-env`` (a local try-out's settings).
 """
 
 from notification_actions.cli.root import cli, main

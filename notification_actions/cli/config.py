@@ -49,7 +49,7 @@ def publish(trigger: str, source: str) -> None:
     click.echo(f"published {n} event(s) to {settings.event_topic(trig.slug)}")
 
 
-def _put(kind: str, source: str) -> None:
+def _put(kind: str, source: str, wait: float | None = None) -> None:
     from notification_actions.kafka.io import publish as send
     from notification_actions.models import Directory, Integration, NotificationAction
     from notification_actions.models.validation import parse_record
@@ -70,12 +70,47 @@ def _put(kind: str, source: str) -> None:
         errors += _check_actions(settings, parsed)
     if errors:
         fail_with(sorted(errors, key=lambda e: e[0]))
+    if wait is not None:
+        _put_and_wait(settings, [r for _, r in parsed], wait)
+        return
     records = [
         (key_of(r).encode(), r.to_storage() if kind == "integration" else orjson.dumps(r.model_dump(mode="json")))
         for _, r in parsed
     ]
     n = asyncio.run(send(settings, topic, records))
     click.echo(f"published {n} {kind} record(s) to {topic}")
+
+
+def _put_and_wait(settings: Settings, parsed: list, timeout: float) -> None:
+    """Publish each action and print the workers' verdict on it (ops/configwrite.py); exit 1 unless all applied."""
+    from notification_actions.ops.configwrite import ConfigWriter, WriteTimeout
+
+    async def run() -> bool:
+        writer = ConfigWriter(settings)
+        ok = True
+        try:
+            for action in parsed:
+                try:
+                    verdict = await writer.put(action, timeout)
+                except WriteTimeout as exc:
+                    click.echo(f"action {action.id}: {exc}", err=True)
+                    ok = False
+                    continue
+                if verdict.applied:
+                    click.echo(f"action {action.id}: applied ({verdict.where})")
+                    continue
+                ok = False
+                click.echo(f"action {action.id}: refused by the workers ({verdict.where})", err=True)
+                for p in verdict.problems:
+                    click.echo(f"  {p.field or '(record)'}: {p.message}", err=True)
+        except RuntimeError as exc:  # no topics yet: no worker ever ran
+            raise click.ClickException(str(exc)) from None
+        finally:
+            await writer.stop()
+        return ok
+
+    if not asyncio.run(run()):
+        raise SystemExit(1)
 
 
 def _check_actions(settings: Settings, parsed: list) -> list:
@@ -86,6 +121,9 @@ def _check_actions(settings: Settings, parsed: list) -> list:
     from notification_actions.tables.state import load_state
 
     state = asyncio.run(load_state(settings, actions=False))
+    # Where a webhook may point (http://, this machine) is the workers' setting, not this terminal's:
+    # the workers refuse what their policy does not allow (`--wait` shows it).
+    settings = settings.model_copy(update={"webhook_allow_http": True, "webhook_allow_private": True})
     errors = []
     for i, action in parsed:
         try:
@@ -128,9 +166,17 @@ def actions() -> None:
 
 @actions.command("put")
 @click.argument("source")
-def actions_put(source: str) -> None:
-    """Publish action definition(s) from SOURCE (a file or -), validated first."""
-    _put("action", source)
+@click.option("--wait", "wait", is_flag=True, help="Wait for the workers to apply or refuse each action; "
+              "print their verdict (exit 1 unless all applied).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="With --wait: seconds to wait for each verdict.")
+def actions_put(source: str, wait: bool, timeout: float) -> None:
+    """Publish action definition(s) from SOURCE (a file or -), validated first.
+
+    Where a webhook URL may point (http://, private addresses) is checked by the
+    workers, under their own settings: --wait shows their verdict.
+    """
+    _put("action", source, timeout if wait else None)
 
 
 @actions.command("delete")

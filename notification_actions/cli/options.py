@@ -8,6 +8,7 @@ records the models refused with :func:`fail_with`.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,18 +21,24 @@ from pydantic import ValidationError
 from notification_actions.errors import NotificationActionsError
 from notification_actions.settings import Settings, env_name
 
-__all__ = ["as_records", "fail_with", "load_settings", "parse_time", "read_json"]
+__all__ = ["ENV_FILE", "as_records", "fail_with", "load_settings", "parse_time", "read_json"]
+
+
+ENV_FILE = "NOTIFICATION_ACTIONS_ENV_FILE"
+"""A settings file read after ``.env`` (``make run`` points it at ``var/local.env``); the environment wins."""
 
 
 def load_settings() -> Settings:
-    """The settings of this run (``NOTIFICATION_ACTIONS_*`` environment, defaults otherwise).
+    """The settings of this run (``NOTIFICATION_ACTIONS_*`` environment, then ``$NOTIFICATION_ACTIONS_ENV_FILE``,
+    then ``.env``, defaults otherwise).
 
     Refused settings end the command with one line per problem, naming the
     variable; the values are never shown (pydantic's own text would quote
     them, a password included).
     """
+    env_file = os.environ.get(ENV_FILE)
     try:
-        return Settings()
+        return Settings(_env_file=(".env", env_file)) if env_file else Settings()
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_input=False, include_url=False):

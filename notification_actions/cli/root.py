@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from notification_actions.cli.api import api_token, local_env
 from notification_actions.cli.config import actions, directory, integrations, publish
 from notification_actions.cli.dlq import dlq
 from notification_actions.cli.kafka import kafka
@@ -33,6 +34,8 @@ cli.add_command(test_fire_command)
 cli.add_command(dlq)  # dlq.py
 cli.add_command(lag_command)  # lag.py
 cli.add_command(kafka)  # kafka.py
+cli.add_command(api_token)  # api.py
+cli.add_command(local_env)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@
 - ``devsink``: a local webhook receiver that prints what it gets (``dev-sink``), standard library only.
 - ``lag``: consumer lag per group/topic/partition with a status judged over a window of samples.
 - ``replay``: feed a range of an events topic back through matching into the deliveries topic (backfill).
+- ``configwrite``: write an action through the config topic and wait for the workers' verdict.
 - ``testfire``: fire one action now with a given or sample event (no dedup, no table writes).
 """
 

@@ -17,7 +17,7 @@ from notification_actions.cli import cli
 
 PROG = "notification-actions"
 
-COMMANDS = ["actions", "dev-sink", "directory", "dlq", "integrations", "kafka", "lag", "publish", "replay",
+COMMANDS = ["actions", "api-token", "dev-sink", "directory", "dlq", "integrations", "kafka", "lag", "local-env", "publish", "replay",
             "test-fire", "worker"]
 SUBCOMMANDS = {
     "actions": ["delete", "list", "put"],
