@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from notification_actions.models.delivery import Outcome
 from notification_actions.models.validation import parse_numeric_id
 from notification_actions.ops.configwrite import ConfigWriter, WriteTimeout, stored_form
 from notification_actions.ops.testfire import fire_once
+from notification_actions.streams.config import CHECK_THREADS, CHECK_TIMEOUT_SECONDS
 
 __all__ = ["Routes", "NOT_FOUND"]
 
@@ -53,6 +55,9 @@ class Routes:
         self.tokens = tokens
         self.limit = RateLimit(self.settings.api_writes_per_minute)
         self.writer = ConfigWriter(self.settings)
+        # validate_action() may ask its service (Slack's live check), with blocking I/O: never on the loop
+        self._checks = ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="api-checks")
+        self._check_slots = asyncio.Semaphore(CHECK_THREADS)
         self.recent = RecentOutcomes(self.settings)
 
     def install(self, router: web.UrlDispatcher) -> None:
@@ -70,6 +75,7 @@ class Routes:
     async def close(self, *args: object, **kwargs: object) -> None:
         """Stop the config writer's clients; connected to ``app.on_before_shutdown``."""
         await self.writer.stop()
+        self._checks.shutdown(wait=False, cancel_futures=True)
 
     # --- who may ------------------------------------------------------------------
     def principal(self, request: web.Request) -> Principal:
@@ -140,7 +146,7 @@ class Routes:
         _, org = self.organization(request, write=True)
         self.limit.take(org, "writes")
         body = await read_json(request, self.settings.api_max_body_bytes)
-        action = self._checked(body, self._new_id(), org)
+        action = await self._checked(body, self._new_id(), org)
         return respond(serialize(await self._put(action)), 201)
 
     async def update(self, request: web.Request) -> web.Response:
@@ -148,7 +154,7 @@ class Routes:
         current = self.action(request, org)
         self.limit.take(org, "writes")
         body = await read_json(request, self.settings.api_max_body_bytes)
-        action = self._checked(body, current.id, org)
+        action = await self._checked(body, current.id, org)
         return respond(serialize(await self._put(action)), 202)
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -158,12 +164,22 @@ class Routes:
         await self._write(action.id, None)
         return respond(None, 204)
 
-    def _checked(self, body: Any, action_id: str, org: int) -> NotificationAction:
+    async def _checked(self, body: Any, action_id: str, org: int) -> NotificationAction:
         service = self.service
-        return action_from_request(
+        return await action_from_request(
             body, action_id=action_id, organization_id=org, registry=service.registry,
             integrations=service.integrations, directory=service.directory.get(org), settings=self.settings,
+            run_check=self._run_check,
         )
+
+    async def _run_check(self, check: Any) -> None:
+        """``check`` in this API's thread pool, within CHECK_TIMEOUT_SECONDS (as the config stage runs them)."""
+        try:
+            async with self._check_slots, asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                await asyncio.get_running_loop().run_in_executor(self._checks, check)
+        except TimeoutError:
+            raise ApiError(400, {"serviceType": [f"the checks of the service did not finish within "
+                                                 f"{CHECK_TIMEOUT_SECONDS:.0f}s; try again"]}) from None
 
     def _new_id(self) -> str:
         """A new all-digit id: random 53 bits (a JSON number any client reads exactly), unused here."""

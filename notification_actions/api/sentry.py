@@ -10,7 +10,9 @@ digits is a JSON number, any other id a string).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -124,7 +126,11 @@ def _check_enums(fields: dict[str, Any], errors: _Errors) -> None:
             errors.add(to_camel(name), f"Invalid {noun} selected. Choose from {choices}.")
 
 
-def action_from_request(
+Checks = Callable[[Callable[[], None]], Awaitable[None]]
+"""Runs ``check_action`` (a registration's ``validate_action()`` may block on its service) off the event loop."""
+
+
+async def action_from_request(
     body: Any,
     *,
     action_id: str,
@@ -133,6 +139,7 @@ def action_from_request(
     integrations: Any,
     directory: Directory | None,
     settings: Settings,
+    run_check: Checks,
 ) -> NotificationAction:
     """The action a create (new ``action_id``) or full-replacement update describes, checked as a worker
     would check it; a 400 keyed by field otherwise."""
@@ -159,7 +166,8 @@ def action_from_request(
         errors.add("sentryAppId", "Service type of 'sentry_app' requires providing a sentry app id")
     errors.raise_if_any()
     try:
-        check_action(action, registry=registry, integration=integration, directory=directory, settings=settings)
+        await run_check(functools.partial(check_action, action, registry=registry, integration=integration,
+                                          directory=directory, settings=settings))
     except InvalidAction as exc:
         _add_problems(errors, exc.problems, fields)
     errors.raise_if_any()

@@ -239,7 +239,17 @@ def _run(pipe: Pipeline, sink, setup: Setup, canary_recs) -> None:
     for ident in ids:
         paths += [f"/table/integrations/{ident}/", f"/table/integrations/{ident}", f"/router/integrations/{ident}/",
                   f"/integrations/{ident}"]
+    # the REST API (api/): lists, each action, its last attempts (outcomes of every failure mode), available ones
+    for org in [*ORGS.values(), CANARY_ORG]:
+        base = f"/api/0/organizations/{org}/notifications"
+        paths += [f"{base}/actions/", f"{base}/available-actions/"]
+        for a in (a for a in setup.actions if a["organization_id"] == org):
+            paths += [f"{base}/actions/{a['id']}/", f"{base}/actions/{a['id']}/deliveries/"]
     setup.http += _get_all(pipe, paths)
+    for a in setup.actions:  # a test-fire's answer quotes the service's: it must hold no credential either
+        r = httpx.post(f"{pipe.api}/api/0/organizations/{a['organization_id']}/notifications/actions/{a['id']}/test/",
+                       headers={"Authorization": f"Bearer {pipe.token}"}, timeout=60)
+        setup.http.append((f"POST …/actions/{a['id']}/test/", "token", r.status_code, r.text))
     setup.timings["http"] = time.monotonic() - t0
 
     env = pipe.env
