@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         "", description="Events a `replay` or a backfill hands to the workers, with their scope (key = organization "
         "id, co-partitioned with the event topics, so the live throttle state applies). Unset: `<APP_ID>.replay`."
     )
+    backfills_topic: str = Field(
+        "notification-actions.backfills",
+        description="Compacted topic of backfill jobs run inside the workers (key = job id): state and progress.",
+    )
     dlq_retention_days: float = Field(30.0, gt=0, description="Retention of the DLQs the service creates (days).")
     rejected_retention_days: float = Field(
         30.0, gt=0, description="Retention of the rejected-config topic the service creates (days)."

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import faust
 
 from notification_actions import registrations  # noqa: F401  (registers every service)
+from notification_actions.ops.backfill import BackfillJobs
 from notification_actions.ops.lag import LagSampler
 from notification_actions.metrics import Metrics
 from notification_actions.models.registry import REGISTRY, Registry
@@ -64,6 +65,8 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     lag: LagSampler | None = None
     replayed: ReplayStage | None = None
+    #: backfill jobs run in this worker (ops/backfill.py): the HTTP routes start and read them
+    backfills: BackfillJobs | None = None
 
     def ready(self) -> bool:
         """Tables recovered and partitions assigned (what ``/readyz`` reports)."""
@@ -228,9 +231,12 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     config.metrics = matching.metrics = replayed.metrics = dispatch.metrics = dispatch.fire.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)
+    backfills = BackfillJobs(settings)
+    app.task(backfills.start_background)
+    app.on_before_shutdown.connect(backfills.stop)
 
     service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits,
-                      dedup, throttle, metrics, lag, replayed)
+                      dedup, throttle, metrics, lag, replayed, backfills)
     metrics.watch(service)
     install_views(service)
     return service

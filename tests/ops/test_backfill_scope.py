@@ -1,4 +1,4 @@
-"""Scoped replays (issue 15), against the real broker and one real worker.
+"""Scoped replays and backfill jobs (issue 15), against the real broker and one real worker.
 
 One worker for the module, with ``DEDUP_TTL_SECONDS=5``. Its world: four
 organizations, 2,100 events stamped an hour ago (far older than the dedup
@@ -21,6 +21,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from notification_actions.ops.backfill import BackfillConflict, BackfillJobs, UnknownAction
 from notification_actions.tables.state import load_state
 from tests.ops.test_operate import end_offsets, wait_until
 from tests.support.kafka import read_topics
@@ -177,3 +178,49 @@ async def test_throttles_hold_in_replays_and_no_throttle_lifts_them(world: World
     assert lifted.returncode == 0, lifted.stderr.decode()
     got = world.sink.wait_for_sync(100, 60, path_prefix=world.path("t"))
     assert sorted(r.json()["event"]["id"] for r in got) == sorted(f"e{org}-{i}" for i in range(100))  # dedup held
+
+
+async def test_backfill_jobs_run_one_per_action_and_count_as_the_cli(world: World):
+    c, org = world.id("C"), world.orgs[2]
+    since = datetime.fromisoformat(world.since)
+    until = datetime.fromisoformat(world.until)
+    slow, other = BackfillJobs(world.settings, rate=40, heartbeat_seconds=0.5), BackfillJobs(world.settings)
+    await slow.start_background()
+    await other.start_background()
+    try:
+        with pytest.raises(UnknownAction, match="unknown action"):
+            await other.start(org, world.id("A"), since, until, dry_run=True)  # another organization's
+        job = await slow.start(org, c, since, until, dry_run=True)
+        assert job["state"] == "running" and job["actionId"] == c
+        with pytest.raises(BackfillConflict):
+            await other.start(org, c, since, until, dry_run=True)  # another process, the same action
+        seen = await other.get(org, job["id"])
+        assert seen["state"] == "running"
+        assert await other.get(world.orgs[1], job["id"]) is None
+        await slow.stop()  # its worker goes away while the job runs
+        assert (await other.get(org, job["id"]))["state"] == "failed"
+        assert (await other.get(org, job["id"]))["error"] == "worker restarted"
+
+        again = await other.start(org, c, since, until, dry_run=True)
+        done = await _finished(other, org, again["id"])
+        cli = orjson.loads(world.replay("--action", c, "--dry-run", "--json").stdout)
+        assert done["state"] == "done" and done["eventsRead"] == done["eventsTotal"] == cli["eventsTotal"]
+        assert done["deliveries"] == cli["deliveries"] == 600
+        assert done["counts"] == {"byService": cli["counts"]["byService"],
+                                  "byOrganization": cli["counts"]["byOrganization"]}
+
+        real = await other.start(world.orgs[3], world.id("E"), since, until, dry_run=False)
+        assert (await _finished(other, world.orgs[3], real["id"]))["deliveries"] == 600
+        got = world.sink.wait_for_sync(600, 60, path_prefix=world.path("e"))
+        assert len({r.json()["event"]["id"] for r in got}) == 600
+    finally:
+        await slow.stop()
+        await other.stop()
+
+
+async def _finished(jobs: BackfillJobs, org: int, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := await jobs.get(org, job_id))["state"] == "running":
+        assert time.monotonic() < deadline, f"job {job_id} still running: {job}"
+        await asyncio.sleep(0.2)
+    return job
