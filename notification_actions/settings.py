@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     )
     deliveries_dlq_topic: str = Field("notification-actions.deliveries.dlq", description="Deliveries that will not be retried again.")
     outcomes_topic: str = Field("notification-actions.outcomes", description="One record per fire attempt.")
+    replay_topic: str = Field(
+        "", description="Events a `replay` or a backfill hands to the workers, with their scope (key = organization "
+        "id, co-partitioned with the event topics, so the live throttle state applies). Unset: `<APP_ID>.replay`."
+    )
+    backfills_topic: str = Field(
+        "notification-actions.backfills",
+        description="Compacted topic of backfill jobs run inside the workers (key = job id): state and progress.",
+    )
     dlq_retention_days: float = Field(30.0, gt=0, description="Retention of the DLQs the service creates (days).")
     rejected_retention_days: float = Field(
         30.0, gt=0, description="Retention of the rejected-config topic the service creates (days)."
@@ -196,6 +204,8 @@ class Settings(BaseSettings):
     def _internal_topics_follow_the_app_id(self) -> "Settings":
         if not self.deliveries_topic:
             self.deliveries_topic = f"{self.app_id}.deliveries"
+        if not self.replay_topic:
+            self.replay_topic = f"{self.app_id}.replay"
         return self
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")

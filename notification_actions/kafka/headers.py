@@ -28,6 +28,7 @@ DUE_AT = "na-due-at"
 TIER = "na-tier"
 LAST_ERROR = "na-last-error"
 FAILED_AT = "na-failed-at"
+REPLAY = "na-replay"  # a record of the replay topic: its scope and flags (models/replay.py)
 TRUNCATED = "na-truncated"  # a value cut to fit the broker: its length before (kafka/produced.py)
 
 MAX_HEADER_TEXT = 2000

@@ -75,6 +75,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         *[TopicSpec(name, n) for name in settings.retry_topics()],
         TopicSpec(settings.deliveries_dlq_topic, n, retention_days=settings.dlq_retention_days),
         TopicSpec(settings.outcomes_topic, n, retention_days=settings.outcomes_retention_days),
+        # co-partitioned with the event topics: a replayed event meets its organization's throttle state
+        TopicSpec(settings.replay_topic, n, co_partitioned=True),
+        TopicSpec(settings.backfills_topic, 1, compacted=True),
     ]
     return specs
 

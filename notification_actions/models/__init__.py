@@ -17,6 +17,7 @@ Modules:
 - ``integration``: an installed integration and its masked credentials.
 - ``paths``: the one dotted-path resolver (``resolve``, ``MISSING``) behind
   conditions, templates and throttle keys.
+- ``replay``: the ``na-replay`` header of a replayed event: its scope and flags.
 - ``regex``: tenants' ``regex`` conditions on RE2 (linear time, bounded memory).
 - ``registry``: which registration class serves each (trigger, service,
   target) (``Registry``, ``REGISTRY``).

@@ -47,6 +47,7 @@ def lag_groups(settings: Settings) -> dict[str, list[str]]:
     """Consumer group → the topics it consumes."""
     main = [
         *event_topics(settings),
+        settings.replay_topic,
         settings.deliveries_topic,
         settings.config_topic,
         settings.integrations_topic,

@@ -2,6 +2,7 @@
 
 ``config``        config/integrations/directory topics → validated → tables (or the rejected topic)
 ``matching``      events → decoded, validated (or events DLQ) → matched → deliveries topic
+``replayed``      the replay topic (``replay``, backfills) → matched within the scope, live throttles → deliveries
 ``dispatch``      deliveries → dedup → circuit → fire → outcomes; what follows each attempt
 ``firing``        one fire: the integration resolved, the registration's ``fire()`` bounded, its outcome
 ``bulkhead``      the places in a target's queue of its deliveries in memory (the per-target bound)

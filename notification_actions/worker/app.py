@@ -16,6 +16,7 @@ from typing import Any
 import faust
 
 from notification_actions import registrations  # noqa: F401  (registers every service)
+from notification_actions.ops.backfill import BackfillJobs
 from notification_actions.ops.lag import LagSampler
 from notification_actions.metrics import Metrics
 from notification_actions.models.delivery import Outcome
@@ -28,6 +29,7 @@ from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.rebalance import RebalanceWatch
 from notification_actions.streams.matching import MatchingStage
+from notification_actions.streams.replayed import ReplayStage
 from notification_actions.streams.retry import RetryTiers
 from notification_actions.kafka.security import faust_credentials
 from notification_actions.kafka.topics import event_topics
@@ -64,6 +66,9 @@ class Service:
     throttle: ThrottleTable | None = None
     metrics: Metrics = field(default_factory=Metrics)
     lag: LagSampler | None = None
+    replayed: ReplayStage | None = None
+    #: backfill jobs run in this worker (ops/backfill.py): the HTTP routes start and read them
+    backfills: BackfillJobs | None = None
     registry: Registry = REGISTRY
     outcomes: faust.TopicT | None = None
     api: Any = None  # api/actions.Routes, set by worker/web.install_views
@@ -166,6 +171,10 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         gaps(*triggers),
         crash=app.crash,
     )
+    replayed = ReplayStage(
+        settings, actions.index, throttle, deliveries, matching.dead_events, gaps(settings.replay_topic),
+        crash=app.crash,
+    )
     rebalance = RebalanceWatch(expire_after=settings.session_timeout_seconds * 2)
     app.sensors.add(rebalance)
     dispatch = DispatchStage(
@@ -183,13 +192,14 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     app.agent(_raw_topic(app, settings.integrations_topic), name="config-integrations")(config.integrations_agent)
     app.agent(_raw_topic(app, settings.directory_topic), name="config-directory")(config.directory_agent)
     app.agent(events, name="match")(matching.agent)
+    app.agent(_raw_topic(app, settings.replay_topic), name="replay")(replayed.agent)
     app.agent(deliveries, name="dispatch")(dispatch.agent)
     app.task(delay.run)
 
     @app.timer(interval=3.0)
     async def sweep_tails() -> None:
         # kafka/gaps.py: records at a partition's tail that never reached an idle stage.
-        for stage in (config, matching, dispatch):
+        for stage in (config, matching, replayed, dispatch):
             try:
                 await stage.gaps.sweep(idle=stage.idle())
             except Exception:  # a timer that raises would crash the worker
@@ -221,19 +231,22 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         try:
             if (partitions := owned({settings.deliveries_topic})) is not None:
                 dedup.expiry.sweep(partitions)
-            if (partitions := owned(set(triggers))) is not None:
+            if (partitions := owned({*triggers, settings.replay_topic})) is not None:
                 throttle.expiry.sweep(partitions)
         except Exception:  # a timer that raises would crash the worker
             log.warning("expiring table state failed", exc_info=True)
 
     metrics = Metrics()
     actions.on_refused = _refused_stored_action_reporter(settings, rejected, metrics)
-    config.metrics = matching.metrics = dispatch.metrics = dispatch.fire.metrics = delay.metrics = metrics
+    config.metrics = matching.metrics = replayed.metrics = dispatch.metrics = dispatch.fire.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)
+    backfills = BackfillJobs(settings)
+    app.task(backfills.start_background)
+    app.on_before_shutdown.connect(backfills.stop)
 
     service = Service(settings, app, actions, integrations, directory, config, matching, dispatch, circuits,
-                      dedup, throttle, metrics, lag, registry, outcomes)
+                      dedup, throttle, metrics, lag, replayed, backfills, registry, outcomes)
     metrics.watch(service)
     service.api = install_views(service)
     app.task(service.api.recent.run)

@@ -49,6 +49,8 @@ def worker_env_for(bootstrap: str, prefix: str, tmp: Path, **overrides: str) -> 
         "NOTIFICATION_ACTIONS_DELIVERIES_TOPIC": f"{prefix}.deliveries",
         "NOTIFICATION_ACTIONS_DELIVERIES_DLQ_TOPIC": f"{prefix}.deliveries.dlq",
         "NOTIFICATION_ACTIONS_OUTCOMES_TOPIC": f"{prefix}.outcomes",
+        "NOTIFICATION_ACTIONS_REPLAY_TOPIC": f"{prefix}.replay",
+        "NOTIFICATION_ACTIONS_BACKFILLS_TOPIC": f"{prefix}.backfills",
         "NOTIFICATION_ACTIONS_WEBHOOK_ALLOW_HTTP": "true",
         "NOTIFICATION_ACTIONS_WEBHOOK_ALLOW_PRIVATE": "true",
         "NOTIFICATION_ACTIONS_API_TOKEN": "test-token",
