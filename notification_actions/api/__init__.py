@@ -3,7 +3,7 @@
 One layer above ``ops`` (it uses the replay, test-fire and config-write tools) and
 below ``worker`` (which mounts it): ``auth`` (who may do what), ``http`` (bodies,
 errors, rate limits), ``sentry`` (Sentry's request and response shapes), ``recent``
-(the last attempts of each action), ``actions`` (the routes).
+(the last attempts of each action), ``actions`` (the routes), ``backfill`` (backfill jobs over the API).
 """
 
 __all__: list[str] = []

@@ -250,6 +250,15 @@ def _run(pipe: Pipeline, sink, setup: Setup, canary_recs) -> None:
         r = httpx.post(f"{pipe.api}/api/0/organizations/{a['organization_id']}/notifications/actions/{a['id']}/test/",
                        headers={"Authorization": f"Bearer {pipe.token}"}, timeout=60)
         setup.http.append((f"POST …/actions/{a['id']}/test/", "token", r.status_code, r.text))
+    for org in ORGS.values():  # a backfill job's answers (api/backfill.py) name actions and counts, nothing more
+        a = next(a for a in setup.actions if a["organization_id"] == org)
+        base = f"{pipe.api}/api/0/organizations/{org}/notifications/actions/{a['id']}/backfill/"
+        auth = {"Authorization": f"Bearer {pipe.token}"}
+        r = httpx.post(base, headers=auth, json={"dryRun": True}, timeout=60)
+        setup.http.append((f"POST …/actions/{a['id']}/backfill/", "token", r.status_code, r.text))
+        if r.status_code == 202:
+            job = httpx.get(f"{base}{r.json()['id']}/", headers=auth, timeout=60)
+            setup.http.append((f"GET …/actions/{a['id']}/backfill/{{job}}/", "token", job.status_code, job.text))
     setup.timings["http"] = time.monotonic() - t0
 
     env = pipe.env
