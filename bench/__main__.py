@@ -7,6 +7,7 @@ local Apache Kafka started on a free port for the run (and stopped after).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import signal
@@ -19,6 +20,7 @@ from bench.delivery import DeliveryBench
 from bench.matching import MatchingBench
 from bench.plan import FULL, QUICK, Results
 from bench.procs import broker, machine, workdir
+from bench.throughput import ThroughputBench
 
 
 def log(message: str) -> None:
@@ -31,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", choices=("before", "after"), help="write the results into docs/benchmarks.md")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="py-spy the worker during matching (default: on in full runs when py-spy exists)")
-    parser.add_argument("--only", choices=("matching", "delivery"), help="run one half of the scenarios")
+    parser.add_argument("--only", choices=("matching", "delivery", "throughput"),
+                        help="run one group of the scenarios")
+    parser.add_argument("--reps", type=int, help="runs per scenario (default: the plan's, 3 in a full run)")
     parser.add_argument("--json", type=Path, help="also write every run's values as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, data dirs)")
     args = parser.parse_args(argv)
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so the workers, sink and broker we started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     plan = QUICK if args.quick else FULL
+    if args.reps:
+        plan = dataclasses.replace(plan, reps=args.reps)
     profile = args.profile if args.profile is not None else (not args.quick and shutil.which("py-spy") is not None)
     results = Results()
     started = time.monotonic()
@@ -49,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "matching"):
                 log("matching scenarios (ceiling, M actions, memory, recovery)")
                 MatchingBench(bootstrap, plan, work, results, log, profile).run()
+            if args.only in (None, "throughput"):
+                log("throughput scenarios (match-only on 8 partitions: 1/2/4 processes, bare Faust, arroyo)")
+                ThroughputBench(bootstrap, plan, work, results, log).run()
             if args.only in (None, "delivery"):
                 log("delivery scenarios (end to end, slow service, naive peer)")
                 DeliveryBench(bootstrap, plan, work, results, log).run()

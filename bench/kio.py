@@ -189,3 +189,15 @@ def rate(stamps: list[float]) -> float:
         return float("nan")
     span = max(stamps) - min(stamps)
     return (len(stamps) - 1) / span if span > 0 else float("inf")
+
+
+async def commit_at_end(bootstrap: str, group: str, topic: str) -> None:
+    """Commit ``group``'s offsets of ``topic`` at its end: a new consumer of it reads only what comes next."""
+    consumer = await _consumer(bootstrap, group_id=group)
+    try:
+        tps = await _partitions(consumer, topic)
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: off for tp, off in ends.items()})
+    finally:
+        await _stop(consumer)

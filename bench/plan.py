@@ -32,6 +32,10 @@ class Plan:
     naive_events: int
     profile_events: int
     label: str
+    tp_events: int = 40_000  # match-only events per throughput run (8 partitions)
+    tp_warm: int = 2_000  # handled before the timed ones: joins, recovery, warm-up
+    process_counts: tuple[int, ...] = (1, 2, 4)
+    long_rate_seconds: float = 30.0  # the lowest fixed rate runs this long (its p99 is a goal)
 
 
 # N is sized for this pipeline's current speed on a 2-core machine (a full
@@ -45,6 +49,7 @@ QUICK = Plan(
     reps=1, events=300, levels=(Level(2), Level(20)),
     e2e_events=200, rates=(200, 1_000), rate_seconds=0.5, targets=64,
     slow_events=100, slow_delay=0.2, naive_events=4, profile_events=300, label="quick",
+    tp_events=1_000, tp_warm=100, process_counts=(1, 2), long_rate_seconds=0.5,
 )
 
 

@@ -188,30 +188,59 @@ class Proc:
             self.proc.wait(10)
 
 
-class Worker(Proc):
-    """A ``notification-actions worker`` booted with the no-op registration."""
+def free_ports(n: int) -> int:
+    """A port P with P .. P+n-1 all free (``worker --processes n`` serves WEB_PORT + i)."""
+    for _ in range(100):
+        port = free_port()
+        try:
+            with contextlib.ExitStack() as stack:
+                for i in range(1, n):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", port + i))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no {n} consecutive free ports")
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.web_port = free_port()
-        super().__init__([sys.executable, "-c", BOOT, "worker"],
+
+def children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (``worker --processes N``'s workers)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            if int(text[text.rindex(")") + 2 :].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+    return sorted(out)
+
+
+class Worker(Proc):
+    """A ``notification-actions worker`` booted with the no-op registration (``processes`` of them)."""
+
+    def __init__(self, env: dict[str, str], log: Path, processes: int = 1) -> None:
+        self.web_port = free_ports(processes)
+        self.processes = processes
+        extra = ["--processes", str(processes)] if processes > 1 else []
+        super().__init__([sys.executable, "-c", BOOT, "worker", *extra],
                          {**env, "NOTIFICATION_ACTIONS_WEB_PORT": str(self.web_port)}, log)
 
-    def readyz(self) -> tuple[bool, int]:
+    def readyz(self, port: int | None = None) -> tuple[bool, int]:
         """``(ready, actions in the index)``; ``(False, -1)`` while the web server is not up."""
         try:
-            r = httpx.get(f"http://127.0.0.1:{self.web_port}/readyz", timeout=2.0)
+            r = httpx.get(f"http://127.0.0.1:{port or self.web_port}/readyz", timeout=2.0)
             body = r.json()
             return r.status_code == 200, int(body.get("actions", -1))
         except (httpx.HTTPError, ValueError):
             return False, -1
 
-    def wait_ready(self, actions: int | None = None, timeout: float = 600.0, poll: float = 0.1) -> float:
-        """Seconds from process start until ``/readyz`` is 200 (and reports ``actions``)."""
+    def wait_ready(self, actions: int | None = None, timeout: float = 600.0, poll: float = 0.1,
+                   port: int | None = None) -> float:
+        """Seconds from process start until ``/readyz`` (of ``port``) is 200 (and reports ``actions``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
-            ready, count = self.readyz()
+            ready, count = self.readyz(port)
             if ready and (actions is None or count == actions):
                 return time.monotonic() - self.started_at
             time.sleep(poll)

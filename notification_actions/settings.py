@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     broker: str = Field(DEFAULT_BROKER, description="Kafka bootstrap URL(s), `kafka://host:port[;host:port]`.")
     app_id: str = Field("notification-actions", description="Faust app id: consumer group and changelog prefix.")
     store: str = Field("rocksdb://", description="Table store: `rocksdb://` or `memory://`.")
-    data_dir: Path = Field(Path("var"), description="Where the worker keeps its RocksDB tables.")
+    data_dir: Path = Field(Path("var"), description="Where the worker keeps its RocksDB tables (`worker --processes N`: process i in `<DATA_DIR>/p<i>`).")
     topic_partitions: int = Field(8, ge=1, description="Partitions of topics the service creates.")
     topic_replication_factor: int = Field(1, ge=1, description="Replication factor of topics the service creates.")
     session_timeout_seconds: float = Field(
@@ -147,7 +147,10 @@ class Settings(BaseSettings):
 
     # --- HTTP API ----------------------------------------------------------
     web_host: str = Field("127.0.0.1", description="Interface the worker's web server binds.")
-    web_port: int = Field(6066, ge=0, le=65535, description="Port of the worker's web server.")
+    web_port: int = Field(
+        6066, ge=0, le=65535,
+        description="Port of the worker's web server (`worker --processes N`: process i serves `WEB_PORT + i`).",
+    )
     api_token: SecretStr | None = Field(
         None, description="The admin bearer token of the HTTP API: every organization, read and write, and what "
         "belongs to none (`/lag`, `/circuits`). Health, readiness and metrics are open.",

@@ -22,6 +22,11 @@ RATIOS = (
     "p99 produce→fire",
     "peak RSS with",
     "ready after restart with",
+    "first restart after the bulk load",
+    "match-only ÷ bare Faust decode",
+    "end-to-end deliveries/s ÷ bare Faust consume+produce",
+    "2 processes ÷ 1 process",
+    "CPU µs/event at",
 )
 
 
@@ -38,3 +43,4 @@ def test_bench_quick_completes_and_prints_every_ratio(kafka_bootstrap):
     for label in RATIOS:
         assert any(label in row for row in ratio_rows), f"ratio {label!r} missing from:\n{done.stdout}"
     assert "ceiling" in done.stdout and "naive peer" in done.stdout
+    assert "sentry-arroyo" in done.stdout and "bare Faust agent" in done.stdout

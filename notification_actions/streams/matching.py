@@ -17,6 +17,7 @@ deliveries share a partition and keep their order.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 
@@ -81,6 +82,7 @@ class MatchingStage:
         self.gaps = gaps
         self.loop = ConsumeLoop("matching", gaps, self.handle, self._internal_error, crash=crash)
         self.counts = {"valid": 0, "invalid": 0, "matched": 0, "throttled": 0}
+        self._valid_children: dict[ActionTrigger | None, Any] = {}
 
     async def agent(self, stream: faust.StreamT) -> None:
         await self.loop.run(stream)
@@ -97,23 +99,37 @@ class MatchingStage:
         )
 
     async def handle(self, event: faust.EventT) -> None:
-        origin = Origin.of(event)
+        topic = event.message.topic
         try:
             decoded = decode_event(
                 event.value,
-                topic_trigger=self.topic_triggers.get(origin.topic),
+                topic_trigger=self.topic_triggers.get(topic),
                 max_bytes=self.settings.max_event_bytes,
                 key=event.key,  # must be the organization id: partitions and throttle state follow it
             )
         except InvalidEvent as exc:
             self.counts["invalid"] += 1
-            self.metrics.events.labels(getattr(self.topic_triggers.get(origin.topic), "slug", "unknown"), "invalid").inc()
-            await self.dead_events.send_record(event, exc.at(str(origin)).problems, error_class="InvalidEvent")
+            self.metrics.events.labels(getattr(self.topic_triggers.get(topic), "slug", "unknown"), "invalid").inc()
+            await self.dead_events.send_record(event, exc.at(str(Origin.of(event))).problems, error_class="InvalidEvent")
             return
         self.counts["valid"] += 1
-        self.metrics.events.labels(decoded.trigger.slug, "valid").inc()
-        for delivery in self.match(decoded, origin):
+        self._valid_counter(decoded.trigger).inc()
+        if not self.index.lookup(decoded.organization_id, decoded.trigger):
+            return  # most events: no action of their (organization, trigger); no Origin, no match
+        for delivery in self.match(decoded, Origin.of(event)):
             await send(self.deliveries, key=delivery.target_key.encode(), value=delivery.to_bytes())
+
+    def _valid_counter(self, trigger: ActionTrigger) -> Any:
+        """``events_consumed_total{trigger, "valid"}``, looked up once per trigger (``labels()`` per
+        event was ~7 % of the handler's samples, the slug ~5 %)."""
+        events, cache = self.metrics.events, self._valid_children
+        if cache.get(None) is not events:  # the app attaches its Metrics after building the stage
+            cache.clear()
+            cache[None] = events
+        child = cache.get(trigger)
+        if child is None:
+            child = cache[trigger] = events.labels(trigger.slug, "valid")
+        return child
 
     def match(self, event: Event, origin: Origin) -> list[Delivery]:
         """The deliveries one valid event gives rise to (updates throttle state)."""

@@ -13,7 +13,7 @@ from notification_actions.settings import DEFAULT_BROKER, Settings
 
 log = logging.getLogger("notification_actions.worker")
 
-__all__ = ["run_worker"]
+__all__ = ["configure", "preflight", "run_worker", "start_embedded_broker"]
 
 
 def _embedded_broker(settings: Settings):
@@ -45,40 +45,61 @@ def _worker_streams(settings: Settings) -> dict:
     return {"stdout": LineLogger(printed, logging.INFO), "stderr": LineLogger(printed, logging.ERROR)}
 
 
-def run_worker(settings: Settings, *, broker_configured: bool) -> None:
-    """Run one worker until SIGTERM/SIGINT: drain in-flight deliveries, commit, exit."""
+def configure(settings: Settings) -> None:
+    """Logging as the settings say (a bad format or level ends the command with why)."""
     try:
         configure_logging(settings)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    from notification_actions.kafka.security import Security, connection_problem
 
-    embedded = None
+
+def start_embedded_broker(settings: Settings, *, broker_configured: bool):
+    """A local Kafka when no broker is configured and none answers at the default (else None).
+
+    The caller stops what it gets. ``worker --processes N`` calls this once, in the
+    parent: its children find the broker answering at the default address.
+    """
+    from notification_actions.kafka.security import Security
+
     # The local broker it would start is plaintext: of no use to a worker set up for TLS or SASL.
     if not broker_configured and settings.embedded_broker and settings.kafka_security_protocol == "PLAINTEXT":
         from notification_actions.kafka.local import broker_answers
 
         if not broker_answers(",".join(settings.broker_hosts()), timeout=3.0, security=Security.of(settings)):
-            embedded = _embedded_broker(settings)
+            return _embedded_broker(settings)
+    return None
+
+
+def preflight(settings: Settings) -> None:
+    """Connect once and create the topics; ``SystemExit`` with the reason when that cannot work."""
+    from notification_actions.kafka.security import Security, connection_problem
+    from notification_actions.kafka.topics import ensure_topics
+
+    loop = asyncio.new_event_loop()
+    try:
+        # Refused credentials or a certificate that does not verify: say so now, not
+        # in aiokafka's "Unable to bootstrap" retried by every client of the worker.
+        if problem := loop.run_until_complete(connection_problem(settings)):
+            raise SystemExit(f"refusing to start: {problem}")
+        log.info("connected to Kafka at %s (%s)", settings.broker, Security.of(settings).describe())
+        if settings.kafka_security_protocol == "SASL_PLAINTEXT" and settings.kafka_sasl_mechanism == "PLAIN":
+            log.warning("SASL_PLAINTEXT with PLAIN sends the Kafka password in clear text; use SASL_SSL "
+                        "unless this network is trusted")
+        loop.run_until_complete(ensure_topics(settings))
+    except ConfigError as exc:  # e.g. an events topic auto-created with the wrong partition count
+        raise SystemExit(f"refusing to start: {exc}") from None
+    finally:
+        loop.close()
+
+
+def run_worker(settings: Settings, *, broker_configured: bool) -> None:
+    """Run one worker until SIGTERM/SIGINT: drain in-flight deliveries, commit, exit."""
+    configure(settings)
+    embedded = start_embedded_broker(settings, broker_configured=broker_configured)
     try:
         from notification_actions.worker.app import build
-        from notification_actions.kafka.topics import ensure_topics
 
-        loop = asyncio.new_event_loop()
-        try:
-            # Refused credentials or a certificate that does not verify: say so now, not
-            # in aiokafka's "Unable to bootstrap" retried by every client of the worker.
-            if problem := loop.run_until_complete(connection_problem(settings)):
-                raise SystemExit(f"refusing to start: {problem}")
-            log.info("connected to Kafka at %s (%s)", settings.broker, Security.of(settings).describe())
-            if settings.kafka_security_protocol == "SASL_PLAINTEXT" and settings.kafka_sasl_mechanism == "PLAIN":
-                log.warning("SASL_PLAINTEXT with PLAIN sends the Kafka password in clear text; use SASL_SSL "
-                            "unless this network is trusted")
-            loop.run_until_complete(ensure_topics(settings))
-        except ConfigError as exc:  # e.g. an events topic auto-created with the wrong partition count
-            raise SystemExit(f"refusing to start: {exc}") from None
-        finally:
-            loop.close()
+        preflight(settings)
         asyncio.set_event_loop(asyncio.new_event_loop())
         service = build(settings)
         worker = faust.Worker(

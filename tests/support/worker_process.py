@@ -74,8 +74,10 @@ def settings_from(env: dict[str, str]) -> Settings:
 class WorkerProcess:
     """``python -m notification_actions worker`` with ``env``; logs go to ``log_path``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, web_port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, web_port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.web_port = web_port or free_port()
+        self.args = args
         self.env = {**os.environ, **env, "NOTIFICATION_ACTIONS_WEB_PORT": str(self.web_port)}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -83,7 +85,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "notification_actions", "worker"],
+            [sys.executable, "-m", "notification_actions", "worker", *self.args],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
