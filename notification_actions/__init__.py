@@ -11,7 +11,7 @@ the layers below it (``tests/test_layers.py``; drawn in docs/architecture.md):
 ``registrations``  one module per service: ``fire()`` talks to that service and nothing else
 ``streams``      the stages in data order: config, matching, dispatch, retry, delay, dead letters
 ``ops``          what operators run beside the stream: replay, dlq, lag, test-fire, dev-sink, config writes
-``api``          the REST API on the web port: tokens, Sentry's notification-actions routes
+``api``          the REST API on the web port: tokens, Sentry's notification-actions routes, the console
 ``worker``       the Faust app wired together, its web views, the runner
 ``cli``          every command
 ``__main__``     ``python -m notification_actions``

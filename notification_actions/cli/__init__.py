@@ -2,6 +2,7 @@
 
 - ``root``: the root group; attaches every group's commands; ``main()`` is the console script.
 - ``options``: what the groups share: settings, ISO times, JSON from FILE or ``-``, printing refusals.
+- ``output``: tables: rich's on a terminal, whole plain lines when piped.
 - ``config``: ``actions``, ``integrations`` and ``directory`` put/delete/list, and ``publish``.
 - ``worker``: ``worker`` (run a worker) and ``dev-sink`` (a local webhook receiver).
 - ``ops``: ``replay`` (backfill a range of an events topic) and ``test-fire`` (fire one action now).

@@ -1,4 +1,7 @@
-"""``notification-actions dlq list|redrive``: inspect and re-submit dead letters."""
+"""``notification-actions dlq list|redrive``: inspect and re-submit dead letters.
+
+Tables are rich's on a terminal and whole plain lines when piped (``cli/output.py``); ``--json``
+prints one JSON object."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import click
 import orjson
 
 from notification_actions.cli.options import load_settings, parse_time
+from notification_actions.cli.output import is_terminal, print_table
 from notification_actions.ops.dlq import Filters, read_dead_letters, redrive, summarise
 
 __all__ = ["dlq"]
@@ -51,35 +55,34 @@ def dlq_list(topic, org, action_id, error_class, since, until, as_json) -> None:
         click.echo(orjson.dumps({"topic": topic, "total": len(letters),
                                  **{k: dict(v.most_common()) for k, v in summary.items()}}).decode())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"{len(letters)} dead letter(s) in {topic}")
+    click.echo(f"{len(letters)} dead letter(s) in {topic}")
     for name, counts in summary.items():
-        if not counts:
-            continue
-        table = Table(title=f"by {name}")
-        table.add_column(name)
-        table.add_column("count", justify="right")
-        for value, n in counts.most_common():
-            table.add_row(value, str(n))
-        console.print(table)
+        if counts:
+            print_table(f"by {name}", (name, "count"), [(value, str(n)) for value, n in counts.most_common()],
+                        right=("count",))
 
 
 @dlq.command("redrive")
 @_selection
 @click.option("--dry-run", is_flag=True, help="Print what would be re-submitted; send nothing.")
-def dlq_redrive(topic, org, action_id, error_class, since, until, dry_run) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def dlq_redrive(topic, org, action_id, error_class, since, until, dry_run, as_json) -> None:
     """Re-submit the selected dead letters (deliveries keep their dedup key: no duplicates)."""
     settings, topic, letters = _read(topic, org, action_id, error_class, since, until)
     events = topic == settings.events_dlq_topic
     from rich.progress import Progress
 
-    with Progress(disable=len(letters) < 200 or dry_run) as progress:
+    with Progress(disable=len(letters) < 200 or dry_run or as_json or not is_terminal()) as progress:
         task = progress.add_task("redriving", total=len(letters))
         report = asyncio.run(redrive(settings, letters, events=events, dry_run=dry_run,
                                      progress=lambda n: progress.advance(task, n)))
+    if as_json:
+        click.echo(orjson.dumps({
+            "topic": topic, "dry_run": dry_run, "selected": len(letters), "sent": report.sent,
+            "planned": [{"topic": t, "key": k} for t, k in report.planned],
+            "skipped": [{"what": what, "why": why} for what, why in report.skipped],
+        }).decode())
+        return
     for what, why in report.skipped:
         click.echo(f"skipped {what}: {why}", err=True)
     if dry_run:

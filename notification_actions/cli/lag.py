@@ -1,6 +1,7 @@
 """``notification-actions lag``: consumer lag as a table (or JSON), once or watched.
 
-The sampling and the statuses are ``ops/lag.py``'s; this module only prints them.
+The sampling and the statuses are ``ops/lag.py``'s; this module only prints them: a rich
+table on a terminal, whole plain lines when piped (``grep`` finds full topic names), or JSON.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 from aiokafka.errors import KafkaConnectionError
 
 from notification_actions.cli.options import load_settings
+from notification_actions.cli.output import is_terminal, print_table
 from notification_actions.kafka.security import connection_problem
 from notification_actions.ops.lag import EXIT_UNKNOWN, LagProbe, LagReport, Sample, evaluate
 from notification_actions.settings import Settings
@@ -21,26 +23,41 @@ from notification_actions.settings import Settings
 __all__ = ["lag_command"]
 
 
-def _table(report: LagReport, show_all: bool):
-    from rich.table import Table
+HEADERS = ("group", "topic", "partition", "committed", "end", "lag", "lag s", "status")
+RIGHT = ("partition", "committed", "end", "lag", "lag s")
+COLORS = {"OK": "green", "WARN": "yellow", "STALL": "red", "STOP": "red"}
 
-    table = Table(title=f"consumer lag: {report.status} ({report.samples} sample(s) over {report.window_seconds:.1f}s)")
-    for name, justify in (("group", "left"), ("topic", "left"), ("partition", "right"), ("committed", "right"),
-                          ("end", "right"), ("lag", "right"), ("lag s", "right"), ("status", "left")):
-        table.add_column(name, justify=justify, overflow="fold")
-    colors = {"OK": "green", "WARN": "yellow", "STALL": "red", "STOP": "red"}
-    hidden = 0
+
+def _rows(report: LagReport, show_all: bool) -> tuple[str, list[tuple[str, ...]], str]:
+    """The title, the rows (partitions with lag or not OK, or all) and the caption of a report's table."""
+    rows, hidden = [], 0
     for p in report.partitions:
         if not show_all and p.lag == 0 and p.status == "OK":
             hidden += 1
             continue
-        table.add_row(
-            p.group, p.topic, str(p.partition), "-" if p.committed is None else str(p.committed), str(p.end),
-            str(p.lag), "-" if p.lag_seconds is None else f"{p.lag_seconds:.1f}",
-            f"[{colors[p.status]}]{p.status}[/]",
-        )
+        rows.append((p.group, p.topic, str(p.partition), "-" if p.committed is None else str(p.committed),
+                     str(p.end), str(p.lag), "-" if p.lag_seconds is None else f"{p.lag_seconds:.1f}", p.status))
     members = ", ".join(f"{g}: {n} member(s)" for g, n in report.members.items())
-    table.caption = members + (f"; {hidden} partition(s) OK without lag not shown (--all)" if hidden else "")
+    title = f"consumer lag: {report.status} ({report.samples} sample(s) over {report.window_seconds:.1f}s)"
+    return title, rows, members + (f"; {hidden} partition(s) OK without lag not shown (--all)" if hidden else "")
+
+
+def _print(report: LagReport, show_all: bool) -> None:
+    """The report as a table: rich's on a terminal, whole lines when piped (``cli/output.py``)."""
+    title, rows, caption = _rows(report, show_all)
+    print_table(title, HEADERS, rows, right=RIGHT, styles=[{7: COLORS[r[7]]} for r in rows], caption=caption)
+
+
+def _table(report: LagReport, show_all: bool):
+    """The report as a rich table, for ``--watch`` on a terminal."""
+    from rich.table import Table
+
+    title, rows, caption = _rows(report, show_all)
+    table = Table(title=title, caption=caption)
+    for name in HEADERS:
+        table.add_column(name, justify="right" if name in RIGHT else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*row[:7], f"[{COLORS[row[7]]}]{row[7]}[/]")
     return table
 
 
@@ -59,10 +76,11 @@ async def _watch(settings: Settings, samples: int, interval: float, as_json: boo
             if as_json:
                 click.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
             else:
-                Console().print(_table(report, show_all))
+                _print(report, show_all)
             return report.exit_code
         report = None
-        live = None if as_json else Live(auto_refresh=False, console=Console())
+        # a pipe gets one whole table per sample (a live display would only show the last one)
+        live = None if as_json or not is_terminal() else Live(auto_refresh=False, console=Console())
         try:
             if live is not None:
                 live.start()
@@ -71,8 +89,11 @@ async def _watch(settings: Settings, samples: int, interval: float, as_json: boo
                 report = evaluate(list(window))
                 if live is not None:
                     live.update(_table(report, show_all), refresh=True)
-                else:
+                elif as_json:
                     click.echo(orjson.dumps(report.to_dict()).decode())
+                else:
+                    _print(report, show_all)
+                    click.echo()
                 await asyncio.sleep(interval)
         except (KeyboardInterrupt, asyncio.CancelledError):
             return report.exit_code if report else EXIT_UNKNOWN

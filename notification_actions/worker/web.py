@@ -24,6 +24,7 @@ from typing import Any
 from notification_actions.api.actions import Routes
 from notification_actions.api.auth import Principal, Tokens
 from notification_actions.api.backfill import BackfillRoutes
+from notification_actions.api.console import ConsoleRoutes
 from notification_actions.api.http import json_errors
 from notification_actions.metrics import CONTENT_TYPE
 from notification_actions.models import ActionTrigger
@@ -58,6 +59,7 @@ def install_views(service: Any) -> Routes:
     app.web.web_app.middlewares.append(json_errors)
     routes.install(app.web.web_app.router)
     BackfillRoutes(routes).install(app.web.web_app.router)
+    ConsoleRoutes(service, routes).install(app.web.web_app.router)
 
     def who(view: Any, request: Any) -> tuple[Principal | None, Any]:
         if not tokens.configured:

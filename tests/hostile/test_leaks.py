@@ -15,7 +15,7 @@ Where they must not be:
 - every other topic on the broker (values, keys, header names and values) -- the
   integrations topics and their tables' changelogs hold credentials by design;
 - every HTTP answer of a running worker, with and without the bearer token: our
-  paths and Faust's (``/table/integrations/<id>/`` …);
+  paths and Faust's (``/table/integrations/<id>/`` …), the console's pages and endpoints (dead letters included);
 - what the command line prints (``integrations list``, ``actions list``, ``dlq list``,
   ``lag``, ``test-fire`` against services that echo the request back, ``replay``).
 
@@ -234,8 +234,12 @@ def _run(pipe: Pipeline, sink, setup: Setup, canary_recs) -> None:
     ids = [i["id"] for i in setup.integrations] + ["leak-list", "leak-typo", "leak-paste", "leak-alone", "leak-trunc",
                                                      "leak-nested"]
     paths = ["/healthz", "/readyz", "/metrics", "/lag", "/circuits"] + FAUST_PATHS
+    paths += ["/console/", "/console/console.js", "/api/0/console/me", "/api/0/console/health", "/api/0/console/lag",
+              "/api/0/dead-letters/"]  # the console's (dead letters: the "bad" and "retry" organizations')
     for org in [*ORGS.values(), CANARY_ORG]:
-        paths += [f"/organizations/{org}/actions", f"/organizations/{org}/available-actions"]
+        paths += [f"/organizations/{org}/actions", f"/organizations/{org}/available-actions",
+                  f"/api/0/organizations/{org}/notifications/dead-letters/",
+                  f"/api/0/organizations/{org}/notifications/last-outcomes/"]
     for ident in ids:
         paths += [f"/table/integrations/{ident}/", f"/table/integrations/{ident}", f"/router/integrations/{ident}/",
                   f"/integrations/{ident}"]
@@ -574,6 +578,7 @@ def test_the_scan_looked_everywhere(scan, leak_worker):
     statuses = {(path, auth): status for path, auth, status, _ in leak_worker.http}
     assert statuses[("/organizations/75001/actions", "token")] == 200
     assert statuses[("/table/integrations/leak-75001-slack/", "open")] == 404
+    assert statuses[("/api/0/dead-letters/", "token")] == statuses[("/console/", "open")] == 200
     assert all(s in (401, 404) for (p, a), s in statuses.items() if a == "open" and p.startswith(("/lag", "/organ")))
 
 

@@ -36,11 +36,14 @@ async def test_only_our_endpoints_answer_and_no_credential_leaves(pipeline, sink
         r = httpx.get(pipeline.api + path)
         assert r.status_code == 404, f"{path} answered {r.status_code}: {r.text[:200]}"
         assert BOT_TOKEN not in r.text
-    for path in ["/healthz", "/readyz", "/metrics"]:
+    for path in ["/healthz", "/readyz", "/metrics", "/console/", "/console/console.js", "/console/console.css"]:
         r = httpx.get(pipeline.api + path)
         assert r.status_code == 200, path
         assert BOT_TOKEN not in r.text
-    for path in ["/lag", "/circuits", "/organizations/1/actions", "/organizations/1/available-actions"]:
+    for path in ["/lag", "/circuits", "/organizations/1/actions", "/organizations/1/available-actions",
+                 "/api/0/console/me", "/api/0/console/health", "/api/0/console/lag", "/api/0/dead-letters/",
+                 "/api/0/organizations/1/notifications/dead-letters/",
+                 "/api/0/organizations/1/notifications/last-outcomes/"]:
         assert httpx.get(pipeline.api + path).status_code == 401, path
         r = httpx.get(pipeline.api + path, headers={"Authorization": f"Bearer {pipeline.token}"})
         assert r.status_code in (200, 503), path  # /lag is 503 until its first sample
