@@ -186,10 +186,15 @@ def actions_delete(action_id: str) -> None:
     _delete(load_settings().config_topic, action_id, "action")
 
 
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="JSON (what this command prints anyway: one array, whole lines when piped).")
+
+
 @actions.command("list")
 @click.option("--org", type=int, default=None, help="Only this organization's actions.")
-def actions_list(org: int | None) -> None:
-    """List the actions the workers hold (refused records are not among them)."""
+@JSON_OPTION
+def actions_list(org: int | None, as_json: bool) -> None:
+    """List the actions the workers hold (refused records are not among them), as JSON."""
     _list("actions", org)
 
 
@@ -212,7 +217,8 @@ def integrations_delete(integration_id: str) -> None:
 
 @integrations.command("list")
 @click.option("--org", type=int, default=None)
-def integrations_list(org: int | None) -> None:
+@JSON_OPTION
+def integrations_list(org: int | None, as_json: bool) -> None:
     """List the integrations the workers hold, credentials masked."""
     _list("integrations", org)
 

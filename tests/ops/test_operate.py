@@ -38,7 +38,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def listed(pipeline: Pipeline, org: int) -> list[str]:
-    out = run_cli(pipeline.env, "actions", "list", "--org", str(org))
+    out = run_cli(pipeline.env, "actions", "list", "--org", str(org), "--json")
     assert out.returncode == 0, out.stderr.decode()
     return [a["id"] for a in orjson.loads(out.stdout)]
 
