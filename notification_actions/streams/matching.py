@@ -17,6 +17,7 @@ deliveries share a partition and keep their order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -61,6 +62,7 @@ def matching_actions(index: ActionIndex, event: Event) -> tuple[list[Notificatio
 
 class MatchingStage:
     metrics: Metrics = DETACHED
+    name = "matching"  # of its consume loop, in logs
 
     def __init__(
         self,
@@ -80,7 +82,7 @@ class MatchingStage:
         self.deliveries = deliveries
         self.dead_events = dead_events
         self.gaps = gaps
-        self.loop = ConsumeLoop("matching", gaps, self.handle, self._internal_error, crash=crash)
+        self.loop = ConsumeLoop(self.name, gaps, self.handle, self._internal_error, crash=crash)
         self.counts = {"valid": 0, "invalid": 0, "matched": 0, "throttled": 0}
         self._valid_children: dict[ActionTrigger | None, Any] = {}
 
@@ -93,7 +95,7 @@ class MatchingStage:
 
     async def _internal_error(self, event: faust.EventT, exc: Exception) -> None:
         # The loop's guard: a failure of ours is the event's dead letter, with its reason.
-        log.error("matching failed at %s", Origin.of(event), exc_info=exc)
+        log.error("%s failed at %s", self.name, Origin.of(event), exc_info=exc)
         await self.dead_events.send_record(
             event, [Problem("", f"internal error: {type(exc).__name__}")], error_class="InternalError"
         )
@@ -131,12 +133,16 @@ class MatchingStage:
             child = cache[trigger] = events.labels(trigger.slug, "valid")
         return child
 
-    def match(self, event: Event, origin: Origin) -> list[Delivery]:
-        """The deliveries one valid event gives rise to (updates throttle state)."""
+    def match(self, event: Event, origin: Origin, *, takes: Callable[[NotificationAction], bool] | None = None,
+              throttle: bool = True) -> list[Delivery]:
+        """The deliveries one valid event gives rise to: of the actions ``takes`` (all when None), under
+        the throttles unless ``throttle`` is False (updates throttle state)."""
         actions, as_dict = matching_actions(self.index, event)
         out = []
         for action in actions:
-            if not self.throttle.allow(action, as_dict):
+            if takes is not None and not takes(action):
+                continue
+            if throttle and not self.throttle.allow(action, as_dict):
                 self.counts["throttled"] += 1
                 self.metrics.throttled.labels(action.trigger_type.slug, action.service_type.slug).inc()
                 log.info("delivery throttled: action %s, event %s", action.id, event.id,
