@@ -5,44 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
-import orjson
 import pytest
 
-from notification_actions.api.auth import new_token
+from tests.support.api import Client, organization_tokens
 from tests.support.pipeline import running_pipeline
 
 ADMIN = "test-admin-token-0000"
 
 
-class Api:
-    """The worker's HTTP API with one token."""
-
-    def __init__(self, base: str, token: str | None) -> None:
-        self.base = base
-        self.token = token
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
-
-    def call(self, method: str, path: str, body=None, *, raw: bytes | None = None, **params) -> httpx.Response:
-        content = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
-        return httpx.request(method, self.base + path, content=content, headers=self.headers(),
-                             params=params or None, timeout=60)
-
-    def actions(self, org: int) -> str:
-        return f"/api/0/organizations/{org}/notifications/actions/"
+Api = Client  # the tests of this package call it so
 
 
 @pytest.fixture(scope="module")
 def api_env():
-    tokens, grants = {}, []
-    for name, orgs, write in (("org1", [1], True), ("org1-read", [1], False), ("org2", [2], True),
-                              ("org3", [3], True), ("org12", [1, 2], True)):
-        token, grant = new_token(name, orgs, write)
-        tokens[name] = token
-        grants.append(grant.model_dump())
-    return tokens, orjson.dumps(grants).decode()
+    return organization_tokens((("org1", [1], True), ("org1-read", [1], False), ("org2", [2], True),
+                                ("org3", [3], True), ("org12", [1, 2], True)))
 
 
 @pytest.fixture(scope="module")

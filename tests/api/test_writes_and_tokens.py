@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 
 import httpx
-import orjson
-import pytest
 
 from notification_actions.models import NotificationAction
 from notification_actions.ops.configwrite import ConfigWriter
 from tests.api.conftest import Api
+from tests.support.api import wait_until
 from tests.support.pipeline import event
 from tests.support.worker_process import settings_from
 
 
 def webhook(url: str, **extra) -> dict:
     return {"triggerType": "audit-log", "serviceType": "webhook", "targetIdentifier": url, **extra}
-
-
-def wait_until(predicate, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(0.1)
-    return value
 
 
 async def test_an_action_created_over_the_api_fires_on_the_next_event_and_stops_once_deleted(apis, pipeline, sink):

@@ -4,13 +4,10 @@ a local webhook sink, and helpers that make an action's delivery end in the deli
 from __future__ import annotations
 
 import asyncio
-import time
 
-import httpx
-import orjson
 import pytest
 
-from notification_actions.api.auth import new_token
+from tests.support.api import Client, organization_tokens, wait_until
 from tests.support.fakes.http_sink import HttpSink
 from tests.support.pipeline import event, running_pipeline
 
@@ -20,31 +17,11 @@ OTHER_BOT_TOKEN = "xoxb-console-other-org-secret-000000"
 OTHER_HOOK_SECRET = "hooksecretorg2abcdef0123456789"
 
 
-class Client:
-    """The worker's HTTP API with one token."""
-
-    def __init__(self, base: str, token: str | None) -> None:
-        self.base, self.token = base, token
-
-    def call(self, method: str, path: str, body=None, **params) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        content = orjson.dumps(body) if body is not None else None
-        return httpx.request(method, self.base + path, content=content, headers=headers, params=params or None,
-                             timeout=60)
-
-    def org(self, org: int, rest: str) -> str:
-        return f"/api/0/organizations/{org}/notifications/{rest}"
-
-
 @pytest.fixture(scope="package")
 def tokens():
-    out, grants = {}, []
-    for name, orgs, write in (("org1", [1], True), ("org1-read", [1], False), ("org2", [2], True)):
-        token, grant = new_token(name, orgs, write)
-        out[name] = token
-        grants.append(grant.model_dump())
+    out, grants = organization_tokens((("org1", [1], True), ("org1-read", [1], False), ("org2", [2], True)))
     out["admin"] = ADMIN
-    return out, orjson.dumps(grants).decode()
+    return out, grants
 
 
 @pytest.fixture(scope="package")
@@ -76,15 +53,7 @@ def clients(pipeline, tokens):
     return out
 
 
-def wait_for(predicate, timeout: float, what: str):
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if result := predicate():
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:.0f}s")
-        time.sleep(0.2)
+wait_for = wait_until
 
 
 def create_webhook(client: Client, org: int, url: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-import orjson
 
 from notification_actions.api.deadletters import SCAN_RECORDS
 from tests.console.conftest import OTHER_BOT_TOKEN, OTHER_HOOK_SECRET, Client, dead_letter, wait_for

@@ -6,7 +6,6 @@ Real broker, real worker, the real command line in subprocesses.
 from __future__ import annotations
 
 import itertools
-import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.support.fakes.http_sink import HttpSink
+from tests.support.api import wait_until
 from tests.support.pipeline import Pipeline, action, event, run_cli, running_pipeline
 
 _orgs = itertools.count(9000)
@@ -41,14 +41,6 @@ def listed(pipeline: Pipeline, org: int) -> list[str]:
     out = run_cli(pipeline.env, "actions", "list", "--org", str(org), "--json")
     assert out.returncode == 0, out.stderr.decode()
     return [a["id"] for a in orjson.loads(out.stdout)]
-
-
-def wait_until(predicate, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
-        time.sleep(0.3)
-    return value
 
 
 async def test_actions_put_list_delete_round_trip(pipeline: Pipeline, sink: HttpSink, tmp_path):
