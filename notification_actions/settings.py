@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     api_writes_per_minute: int = Field(
         60, ge=1, description="Writes, test-fires and backfills per organization per minute (429 past it).",
     )
+    backfill_max_running: int = Field(
+        2, ge=1, description="Backfills of one organization running at once over the API (429 past it).",
+    )
+    backfill_events_per_second: float = Field(
+        2000.0, gt=0, description="Events a backfill job reads per second at most: one tenant's backfill leaves "
+        "the worker's time to everyone's live events.",
+    )
 
     # --- logging -----------------------------------------------------------
     log_level: str = Field("info", description="debug, info, warning or error.")

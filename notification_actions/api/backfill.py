@@ -4,7 +4,9 @@
 starts a job and answers 202 with it; ``GET …/actions/{id}/backfill/{job}/`` reports its state, progress
 (events read of the total, deliveries) and counts. One job per action at a time (409 while one runs).
 A job of another organization, or of another action, is a 404, as one that does not exist. Starting one
-needs a read-write token and spends one of the organization's writes (``api/http.RateLimit``).
+needs a read-write token and spends one of the organization's writes (``api/http.RateLimit``); at most
+``BACKFILL_MAX_RUNNING`` of an organization run at once (429), each reading at most
+``BACKFILL_EVENTS_PER_SECOND``, so one tenant's backfills leave the worker to everyone's live events.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class BackfillRoutes:
             errors["until"] = ["Must be after since."]
         if errors:
             raise ApiError(400, errors)
+        limit = self.routes.settings.backfill_max_running
+        if self.jobs.running(org) >= limit:
+            raise ApiError(429, f"organization {org} has {limit} backfills running; wait for one to end",
+                           {"Retry-After": "10"})
         try:
             job = await self.jobs.start(org, action.id, since, until, dry_run)
         except UnknownAction:

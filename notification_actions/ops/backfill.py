@@ -169,6 +169,11 @@ class BackfillJobs:
             return {**job, "state": "failed", "error": RESTARTED}
         return job
 
+    def running(self, organization_id: int) -> int:
+        """How many of the organization's backfills run now, in any worker process."""
+        return sum(1 for job in self._jobs.values()
+                   if job.get("organizationId") == organization_id and self._effective(job)["state"] == "running")
+
     def _refuse_if_running(self, action_id: str, *, before: int | None, me: str | None = None) -> None:
         for job_id, job in self._jobs.items():
             if job_id == me or job.get("actionId") != action_id or self._effective(job)["state"] != "running":

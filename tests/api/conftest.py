@@ -28,7 +28,8 @@ def pipeline(kafka_bootstrap, tmp_path_factory, api_env):
     with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("api"),
                           NOTIFICATION_ACTIONS_API_TOKEN=ADMIN, NOTIFICATION_ACTIONS_API_TOKENS=grants,
                           NOTIFICATION_ACTIONS_API_WRITES_PER_MINUTE="40",
-                          NOTIFICATION_ACTIONS_API_MAX_BODY_BYTES="65536") as pipe:
+                          NOTIFICATION_ACTIONS_API_MAX_BODY_BYTES="65536",
+                          NOTIFICATION_ACTIONS_BACKFILL_EVENTS_PER_SECOND="500") as pipe:
         pipe.token = ADMIN
         asyncio.run(_integrations(pipe))
         yield pipe

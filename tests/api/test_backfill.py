@@ -75,3 +75,22 @@ async def test_a_backfill_over_the_api(apis, pipeline, api_env, sink):
     bad = admin.call("POST", backfill_path(admin, action_id), {"since": "yesterday", "dryRn": True})
     assert bad.status_code == 400 and set(bad.json()) == {"since", "dryRn"}
     assert admin.call("GET", f"{backfill_path(admin, action_id)}no-such-job/").status_code == 404
+
+
+def test_an_organization_runs_at_most_its_share_of_backfills(apis, sink):
+    """BACKFILL_MAX_RUNNING (2): a third backfill of one organization while two run is a 429; another
+    organization starts its own meanwhile. (At 500 events/s here, each job reads organization 5's 1,500
+    events of the test above for 3 s.)"""
+    admin = apis["admin"]
+    made = [admin.call("POST", admin.actions(ORG), {"triggerType": "audit-log", "serviceType": "webhook",
+                                                    "targetIdentifier": f"{sink.url}/share/{i}"}).json()["id"]
+            for i in range(3)]
+    started = [admin.call("POST", backfill_path(admin, a), {"dryRun": True}) for a in made]
+    assert [r.status_code for r in started] == [202, 202, 429], [r.text for r in started]
+    assert started[2].headers["Retry-After"] and "2 backfills running" in started[2].json()["detail"]
+    other = apis["org2"]
+    theirs = other.call("POST", other.actions(2), {"triggerType": "audit-log", "serviceType": "webhook",
+                                                   "targetIdentifier": f"{sink.url}/share/other"}).json()["id"]
+    assert other.call("POST", f"{other.actions(2)}{theirs}/backfill/", {"dryRun": True}).status_code == 202
+    for r, a in zip(started[:2], made):
+        assert poll(admin, f"{backfill_path(admin, a)}{r.json()['id']}/")["state"] == "done"
