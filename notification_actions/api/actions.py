@@ -126,11 +126,15 @@ class Routes:
 
     async def available(self, request: web.Request) -> web.Response:
         _, org = self.organization(request)
+        return respond({"actions": self.available_actions(org)})
+
+    def available_actions(self, org: int) -> list[dict]:
+        """Every registration's ``serialize_available()`` for the organization and its integrations."""
         integrations = self.service.integrations.for_organization(org)
-        out: list = []
+        out: list[dict] = []
         for registration in self.service.registry:
             out.extend(registration.serialize_available(org, integrations))
-        return respond({"actions": out})
+        return out
 
     async def deliveries(self, request: web.Request) -> web.Response:
         _, org = self.organization(request)

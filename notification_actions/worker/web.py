@@ -130,10 +130,6 @@ def install_views(service: Any) -> Routes:
         org, denied = organization(self, request, org_id)
         if denied is not None:
             return denied
-        integrations = service.integrations.for_organization(org)
-        out: list[dict] = []
-        for registration in service.registry:
-            out.extend(registration.serialize_available(org, integrations))
-        return self.json({"actions": out})
+        return self.json({"actions": routes.available_actions(org)})
 
     return routes
