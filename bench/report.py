@@ -62,6 +62,12 @@ def rows(r: Results, plan: Plan) -> list[tuple[str, str, str, str]]:
     for rate in plan.rates:
         for p in ("p50", "p95", "p99", "max"):
             row(f"end to end at {rate:,} events/s", f"{p} produce→fire, ms", f"lat_{p}@{rate}", 1)
+    for name, label in (("steady", "steady (one worker)"), ("join", "a second process joins"),
+                        ("leave", "the second process leaves")):
+        scenario = f"rebalance at {plan.rebalance_rate}/s, {label}"
+        row(scenario, "longest gap between fires, s", f"rb_gap_{name}", 2)
+        row(scenario, "p99 produce→fire, ms", f"rb_p99_{name}", 0)
+        row(scenario, "max produce→fire, ms", f"rb_max_{name}", 0)
     row("slow service (200 ms), many targets", "deliveries/s", "slow", 1)
     row("slow service bound (max_in_flight ÷ latency)", "deliveries/s", "bound", 1)
     row("naive peer (Faust agent awaiting each POST)", "deliveries/s", "naive", 2)
