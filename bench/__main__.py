@@ -20,6 +20,8 @@ from bench.delivery import DeliveryBench
 from bench.matching import MatchingBench
 from bench.plan import FULL, QUICK, Results
 from bench.procs import broker, machine, workdir
+from bench.rebalance import RebalanceBench
+from bench.restart import RestartBench
 from bench.throughput import ThroughputBench
 
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", choices=("before", "after"), help="write the results into docs/benchmarks.md")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="py-spy the worker during matching (default: on in full runs when py-spy exists)")
-    parser.add_argument("--only", choices=("matching", "delivery", "throughput"),
+    parser.add_argument("--only", choices=("matching", "restart", "delivery", "rebalance", "throughput"),
                         help="run one group of the scenarios")
     parser.add_argument("--reps", type=int, help="runs per scenario (default: the plan's, 3 in a full run)")
     parser.add_argument("--json", type=Path, help="also write every run's values as JSON here")
@@ -55,12 +57,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "matching"):
                 log("matching scenarios (ceiling, M actions, memory, recovery)")
                 MatchingBench(bootstrap, plan, work, results, log, profile).run()
+            if args.only in (None, "restart"):
+                log("restart scenario (bulk load of the largest level, stop, first and second restart)")
+                RestartBench(bootstrap, plan, work, results, log).run()
             if args.only in (None, "throughput"):
                 log("throughput scenarios (match-only on 8 partitions: 1/2/4 processes, bare Faust, arroyo)")
                 ThroughputBench(bootstrap, plan, work, results, log).run()
             if args.only in (None, "delivery"):
                 log("delivery scenarios (end to end, slow service, naive peer)")
                 DeliveryBench(bootstrap, plan, work, results, log).run()
+            if args.only in (None, "rebalance"):
+                log("rebalance scenario (a second worker process joins, then leaves, under a fixed rate)")
+                RebalanceBench(bootstrap, plan, work, results, log).run()
             about = machine(kafka_version)
     results.notes["wall time"] = f"{time.monotonic() - started:.0f} s for the whole run"
     body = report.text(results, plan, about)

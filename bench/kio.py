@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -47,15 +48,19 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | No
 
 
 async def produce_paced(
-    bootstrap: str, topic: str, make: Callable[[int, float], tuple[bytes, bytes]], rate: float, count: int
+    bootstrap: str, topic: str, make: Callable[[int, float], tuple[bytes, bytes]], rate: float, count: int,
+    stop: "threading.Event | None" = None,
 ) -> None:
-    """Send ``count`` records at ``rate``/s; ``make(i, now)`` builds record i at its send time."""
+    """Send ``count`` records at ``rate``/s (fewer once ``stop`` is set); ``make(i, now)`` builds record i
+    at its send time."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     await producer.start()
     try:
         futures = []
         start = time.monotonic()
         for i in range(count):
+            if stop is not None and stop.is_set():
+                break
             # Sleep to the schedule, not per record: sleeps overshoot, and a
             # fixed schedule keeps the mean rate right anyway.
             due = start + i / rate

@@ -36,6 +36,8 @@ class Plan:
     tp_warm: int = 2_000  # handled before the timed ones: joins, recovery, warm-up
     process_counts: tuple[int, ...] = (1, 2, 4)
     long_rate_seconds: float = 30.0  # the lowest fixed rate runs this long (its p99 is a goal)
+    rebalance_rate: int = 100  # events/s while a second worker process joins and leaves
+    rebalance_steady_seconds: float = 10.0  # each stretch: steady, after the join is ready, after the leave
 
 
 # N is sized for this pipeline's current speed on a 2-core machine (a full
@@ -50,6 +52,7 @@ QUICK = Plan(
     e2e_events=200, rates=(200, 1_000), rate_seconds=0.5, targets=64,
     slow_events=100, slow_delay=0.2, naive_events=4, profile_events=300, label="quick",
     tp_events=1_000, tp_warm=100, process_counts=(1, 2), long_rate_seconds=0.5,
+    rebalance_rate=50, rebalance_steady_seconds=2.0,
 )
 
 

@@ -10,6 +10,7 @@
 ``inflight``  bounded concurrency with per-key order, one task per job
 ``rebalance`` whether a rebalance is on; sleeps that end when one starts
 ``loop``      the one guarded consume loop of every stage: read back, handle, guard, ack
+``recovery``  the config GlobalTables recover in batches and still read their changelog live
 ``local``     a real Apache Kafka broker on demand (tests, development)
 """
 

@@ -31,6 +31,7 @@ import orjson
 from pydantic import ValidationError
 
 from notification_actions.errors import Problem
+from notification_actions.kafka.recovery import batch_recovery
 from notification_actions.models.action import NotificationAction
 from notification_actions.models.enums import ActionTrigger
 from notification_actions.models.validation import problems_from
@@ -142,7 +143,8 @@ class ActionsTable:
             "actions",
             partitions=1,
             # faust's GlobalTable warns of a recovery loop with several
-            # workers unless partitions=1 and recovery_buffer_size=1.
+            # workers unless partitions=1 and recovery_buffer_size=1; recovery
+            # itself still reads in batches (batch_recovery below).
             recovery_buffer_size=1,
             use_partitioner=True,
             **raw_codecs(),
@@ -150,6 +152,7 @@ class ActionsTable:
             on_recover=self._rebuild,
             help="Notification action definitions by id.",
         )
+        batch_recovery(app, self.table)
 
     async def _on_changelog_event(self, event: faust.EventT) -> None:
         if not self.rebuilt:

@@ -5,6 +5,8 @@ from typing import Any
 
 import faust
 
+from notification_actions.kafka.recovery import batch_recovery
+
 
 __all__ = ["global_table", "raw_codecs"]
 
@@ -25,11 +27,13 @@ def raw_codecs() -> dict[str, Any]:
 
 def global_table(app: faust.App, name: str, help: str) -> faust.GlobalTable:
     """A one-partition GlobalTable of bytes that every worker holds whole (config records)."""
-    return app.GlobalTable(
+    table = app.GlobalTable(
         name,
         partitions=1,
-        recovery_buffer_size=1,
+        recovery_buffer_size=1,  # read live after recovery; recovery itself is batched
         use_partitioner=True,
         **raw_codecs(),
         help=help,
     )
+    batch_recovery(app, table)
+    return table

@@ -145,3 +145,22 @@ async def test_a_parked_delivery_not_yet_due_is_lag_by_design(lag_env, start_wor
         assert time.monotonic() < deadline, r.text[:500]
         time.sleep(0.5)
     assert rows[0]["status"] == "OK" and rows[0]["lag"] == 1 and rows[0]["lag_seconds"] >= 0
+
+
+
+async def test_a_sample_asks_for_its_topics_only_and_creates_none(worker_env):
+    """The probe names its topics (the whole cluster's metadata stalled the worker's loop
+    every sample), with auto-creation off: a topic nobody created is "unknown" (3) and left
+    out. (Kafka 4.1 here creates no topic for a Metadata request even with the flag on, so
+    this cannot tell the flag's value; it is set for the brokers that would.)"""
+    from notification_actions.ops.lag import LagProbe
+    from tests.support.worker_process import settings_from
+
+    probe = LagProbe(settings_from(worker_env))
+    await probe.start()
+    try:
+        assert (await probe.sample()).readings == []  # no worker ever ran: none of its topics exist
+        wanted = sorted({t for topics in probe.groups.values() for t in topics})
+        assert {d["topic"]: d["error_code"] for d in await probe.describe(wanted)} == {t: 3 for t in wanted}
+    finally:
+        await probe.close()
