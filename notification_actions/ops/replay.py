@@ -142,9 +142,14 @@ async def replay(
     rate: float | None = None,
     job: str | None = None,
     progress: Callable[[ReplayReport], None] = lambda report: None,
+    actions: dict[str, NotificationAction] | None = None,
 ) -> ReplayReport:
-    """Replay a range (see the module docstring); ``progress`` is called after each batch read."""
-    actions = (await load_state(settings, integrations=False, directories=False)).actions
+    """Replay a range (see the module docstring); ``progress`` is called after each batch read.
+
+    ``actions``: the actions to match against, when the caller holds them (a worker's backfill job: those
+    of its scope, from the worker's own table); read from the actions changelog otherwise."""
+    if actions is None:
+        actions = (await load_state(settings, integrations=False, directories=False)).actions
     topics = replay_topics(settings, actions, topic, scope)
     index = ActionIndex()
     for action in actions.values():

@@ -241,7 +241,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     config.metrics = matching.metrics = replayed.metrics = dispatch.metrics = dispatch.fire.metrics = delay.metrics = metrics
     lag = LagSampler(settings, metrics)
     app.task(lag.run)
-    backfills = BackfillJobs(settings, rate=settings.backfill_events_per_second)
+    backfills = BackfillJobs(settings, rate=settings.backfill_events_per_second, lookup=actions.get)
     app.task(backfills.start_background)
     app.on_before_shutdown.connect(backfills.stop)
 
