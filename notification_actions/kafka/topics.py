@@ -34,6 +34,8 @@ __all__ = ["TopicSpec", "ensure_topics", "event_topics", "partition_problem", "t
 
 
 DAY_MS = 24 * 3600 * 1000
+JOB_RETENTION_DAYS = 7.0
+"""How long a backfill job (``ops/backfill.py``) is kept after its last record."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class TopicSpec:
     retention_days: float | None = None  # None: the broker's default
 
     def configs(self, settings: Settings) -> dict[str, str]:
-        out = {"cleanup.policy": "compact"} if self.compacted else {}
+        # compacted with a retention: the last record of a key is deleted too once older than it
+        out = {"cleanup.policy": "compact,delete" if self.retention_days is not None else "compact"} \
+            if self.compacted else {}
         if self.retention_days is not None:
             out["retention.ms"] = str(int(self.retention_days * DAY_MS))
         if settings.topic_replication_factor >= 3:
@@ -77,7 +81,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.outcomes_topic, n, retention_days=settings.outcomes_retention_days),
         # co-partitioned with the event topics: a replayed event meets its organization's throttle state
         TopicSpec(settings.replay_topic, n, co_partitioned=True),
-        TopicSpec(settings.backfills_topic, 1, compacted=True),
+        # a job's last record goes after JOB_RETENTION_DAYS; a running job rewrites its own every few seconds
+        TopicSpec(settings.backfills_topic, 1, compacted=True, retention_days=JOB_RETENTION_DAYS),
     ]
     return specs
 

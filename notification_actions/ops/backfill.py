@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from notification_actions.errors import ConfigError, NotificationActionsError
 from notification_actions.kafka.security import client_config
+from notification_actions.kafka.topics import JOB_RETENTION_DAYS
 from notification_actions.models import NotificationAction
 from notification_actions.models.replay import ReplayScope
 from notification_actions.ops.replay import ReplayReport, replay
@@ -99,6 +100,7 @@ class BackfillJobs:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._reader: asyncio.Task | None = None
+        self._forgot_at = 0.0  # when _forget_old last ran (monotonic)
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start_background(self, *_: object) -> None:
@@ -259,6 +261,17 @@ class BackfillJobs:
                         continue
                     self._claims.setdefault(job_id, record.offset)
                 self._position = record.offset + 1
+            if time.monotonic() - self._forgot_at > 60:
+                self._forgot_at = time.monotonic()
+                self._forget_old(time.time())
+
+    def _forget_old(self, now: float) -> None:
+        """Jobs that ended over JOB_RETENTION_DAYS ago leave memory as they leave the topic (its retention)."""
+        cutoff = now - JOB_RETENTION_DAYS * 86400
+        for job_id in [j for j, job in self._jobs.items()
+                       if job.get("state") != "running" and job.get("updatedAt", now) < cutoff]:
+            self._jobs.pop(job_id, None)
+            self._claims.pop(job_id, None)
 
     async def _caught_up(self, offset: int | None = None, timeout: float = 15.0) -> None:
         """Wait until the reader has read up to ``offset`` (default: the topic's end as it is now)."""

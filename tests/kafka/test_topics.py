@@ -32,6 +32,14 @@ def test_what_people_read_is_kept_long_enough():
     assert retention[s.deliveries_topic] is None  # the broker's default
 
 
+def test_backfill_jobs_are_compacted_and_ended_ones_expire():
+    s = Settings(_env_file=None)
+    spec = {spec.name: spec for spec in topic_specs(s)}
+    assert spec[s.backfills_topic].configs(s) == {"cleanup.policy": "compact,delete",
+                                                  "retention.ms": str(7 * DAY_MS)}
+    assert spec[s.config_topic].configs(s) == {"cleanup.policy": "compact"}  # actions are kept for ever
+
+
 def test_internal_topics_are_named_after_the_app_id():
     staging, production = Settings(_env_file=None, app_id="staging"), Settings(_env_file=None)
     assert staging.deliveries_topic == "staging.deliveries"
