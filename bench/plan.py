@@ -79,3 +79,17 @@ class Results:
 
     def has(self, key: str) -> bool:
         return bool(self.values.get(key))
+
+
+class Scenario:
+    """A group of the bench with its inputs; :meth:`run` repeats :meth:`_rep` ``plan.reps`` times."""
+
+    def __init__(self, bootstrap: str, plan: Plan, work, results: Results, log) -> None:
+        self.bootstrap, self.plan, self.work, self.r, self.log = bootstrap, plan, work, results, log
+
+    def run(self) -> None:
+        for rep in range(self.plan.reps):
+            self._rep(rep)
+
+    def _rep(self, rep: int) -> None:
+        raise NotImplementedError

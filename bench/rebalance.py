@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import orjson
 
 from bench import kio
 from bench.delivery import event
-from bench.plan import Plan, Results
+from bench.plan import Scenario
 from bench.procs import Sink, Worker, unique, worker_env
 
 TRIGGER = "audit-log"
@@ -43,14 +42,7 @@ def p99_max(latencies: list[float]) -> tuple[float, float]:
     return lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))], lat[-1]
 
 
-class RebalanceBench:
-    def __init__(self, bootstrap: str, plan: Plan, work: Path, results: Results, log) -> None:
-        self.bootstrap, self.plan, self.work, self.r, self.log = bootstrap, plan, work, results, log
-
-    def run(self) -> None:
-        for rep in range(self.plan.reps):
-            self._rep(rep)
-
+class RebalanceBench(Scenario):
     def _rep(self, rep: int) -> None:
         steady, rate, t = self.plan.rebalance_steady_seconds, self.plan.rebalance_rate, self.plan.targets
         sink = Sink(self.work / f"rebalance-sink-{rep}.log", self.plan.slow_delay).start().wait_up()

@@ -13,24 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import orjson
 
 from bench import kio
 from bench.matching import action
-from bench.plan import Plan, Results
+from bench.plan import Scenario
 from bench.procs import Worker, unique, worker_env
 
 
-class RestartBench:
-    def __init__(self, bootstrap: str, plan: Plan, work: Path, results: Results, log) -> None:
-        self.bootstrap, self.plan, self.work, self.r, self.log = bootstrap, plan, work, results, log
-
-    def run(self) -> None:
-        for rep in range(self.plan.reps):
-            self._rep(rep)
-
+class RestartBench(Scenario):
     def _rep(self, rep: int) -> None:
         level = self.plan.levels[-1]
         m = level.actions
