@@ -109,8 +109,7 @@ class Routes:
         if query.getall("triggerType", []) and not triggers:
             return respond([])  # only unknown triggers: nothing matches (not an error, as Sentry)
         projects = {p for p in (_int(v) for v in query.getall("project", [])) if p is not None}
-        index = self.service.actions.index
-        found = [a for t in (triggers or list(ActionTrigger)) for a in index.lookup(org, t)]
+        found = self.service.actions.index.of_organization(org, triggers)
         if projects:
             every = -1 in projects
             found = [a for a in found if a.projects and (every or projects.intersection(a.projects))]

@@ -27,7 +27,6 @@ from aiohttp import web
 
 from notification_actions.api.deadletters import DeadLetterRoutes
 from notification_actions.api.http import ApiError, respond
-from notification_actions.models import ActionTrigger
 
 __all__ = ["ConsoleRoutes", "SECURITY_HEADERS"]
 
@@ -127,10 +126,8 @@ class ConsoleRoutes:
     async def last_outcomes(self, request: web.Request) -> web.Response:
         _, org = self.routes.organization(request)
         recent = self.routes.recent
-        index = self.service.actions.index
         out = {}
-        for trigger in ActionTrigger:
-            for action in index.lookup(org, trigger):
-                if (last := recent.last(action.id)) is not None:
-                    out[action.id] = last
+        for action in self.service.actions.index.of_organization(org):
+            if (last := recent.last(action.id)) is not None:
+                out[action.id] = last
         return respond(out)

@@ -78,6 +78,11 @@ class ActionIndex:
         bucket = self._by_scope.get((organization_id, int(trigger)))
         return list(bucket.values()) if bucket else []
 
+    def of_organization(self, organization_id: int,
+                        triggers: list[ActionTrigger] | None = None) -> list[NotificationAction]:
+        """The organization's actions (of ``triggers``, all when None): one lookup per trigger, no scan."""
+        return [a for t in (triggers or list(ActionTrigger)) for a in self.lookup(organization_id, t)]
+
     def get(self, action_id: str) -> NotificationAction | None:
         scope = self._scope_of.get(action_id)
         return self._by_scope[scope].get(action_id) if scope else None

@@ -27,7 +27,6 @@ from notification_actions.api.backfill import BackfillRoutes
 from notification_actions.api.console import ConsoleRoutes
 from notification_actions.api.http import json_errors
 from notification_actions.metrics import CONTENT_TYPE
-from notification_actions.models import ActionTrigger
 from notification_actions.models.validation import parse_numeric_id
 
 __all__ = ["drop_faust_views", "install_views"]
@@ -121,8 +120,7 @@ def install_views(service: Any) -> Routes:
         org, denied = organization(self, request, org_id)
         if denied is not None:
             return denied
-        index = service.actions.index
-        actions = [a.model_dump(mode="json") for t in ActionTrigger for a in index.lookup(org, t)]
+        actions = [a.model_dump(mode="json") for a in service.actions.index.of_organization(org)]
         return self.json({"actions": sorted(actions, key=lambda a: a["id"])})
 
     @app.page("/organizations/{org_id}/available-actions")
