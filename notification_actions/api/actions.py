@@ -86,6 +86,13 @@ class Routes:
             raise ApiError(401, "Authentication credentials were not provided or are wrong.")
         return principal
 
+    def admin(self, request: web.Request) -> Principal:
+        """The admin token's holder, or 401/403: for what belongs to no single organization."""
+        principal = self.principal(request)
+        if not principal.admin:
+            raise ApiError(403, "this endpoint needs the admin token")
+        return principal
+
     def organization(self, request: web.Request, *, write: bool = False) -> tuple[Principal, int]:
         principal = self.principal(request)
         org = parse_numeric_id(request.match_info["org"])

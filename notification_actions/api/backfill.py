@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from notification_actions.api.actions import BASE, ID, NOT_FOUND, Routes
-from notification_actions.api.http import ApiError, read_json, respond
+from notification_actions.api.http import ApiError, iso_time, read_json, respond
 from notification_actions.ops.backfill import BackfillConflict, UnknownAction
 
 __all__ = ["BackfillRoutes"]
@@ -89,10 +89,8 @@ def _time(body: dict, name: str, errors: dict) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if isinstance(value, str) else None
+        parsed = iso_time(value)
     except ValueError:
-        parsed = None
-    if parsed is None:
         errors[name] = ["Not an ISO 8601 time (e.g. 2026-11-26T20:00:00Z)."]
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -105,8 +105,7 @@ class ConsoleRoutes:
         return respond(answer)
 
     async def lag(self, request: web.Request) -> web.Response:
-        if not self.routes.principal(request).admin:
-            raise ApiError(403, "this endpoint needs the admin token")
+        self.routes.admin(request)
         sampler = self.service.lag
         report = sampler.report if sampler is not None else None
         history = []

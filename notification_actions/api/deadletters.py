@@ -30,8 +30,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from notification_actions.api.http import ApiError, read_json, respond
+from notification_actions.api.http import ApiError, iso_time, read_json, respond
 from notification_actions.kafka import headers as h
+from notification_actions.models.validation import parse_numeric_id
 from notification_actions.ops.dlq import DeadLetter, Filters
 from notification_actions.ops.dlqscan import Scan, organization_of, redrive_scoped, scan, select
 
@@ -62,19 +63,13 @@ class DeadLetterRoutes:
             router.add_route(method, path, handler)
             router.add_route(method, path + "/", handler)
 
-    # --- who ----------------------------------------------------------------------
-    def _admin(self, request: web.Request) -> None:
-        principal = self.routes.principal(request)
-        if not principal.admin:
-            raise ApiError(403, "this endpoint needs the admin token")
-
     # --- reads --------------------------------------------------------------------
     async def list_org(self, request: web.Request) -> web.Response:
         _, org = self.routes.organization(request)
         return respond(self._answer(await self._scan(), _filters(request.query), org, _limit(request.query), admin=False))
 
     async def list_all(self, request: web.Request) -> web.Response:
-        self._admin(request)
+        self.routes.admin(request)
         query = request.query
         org = _int_param(query.get("organization"), "organization")
         filters = _filters(query)
@@ -120,7 +115,7 @@ class DeadLetterRoutes:
         return respond(await self._redrive(body, org, admin=False))
 
     async def redrive_all(self, request: web.Request) -> web.Response:
-        self._admin(request)
+        self.routes.admin(request)
         body = await self._body(request, admin=True)
         org = _int_param(body.get("organization"), "organization")
         self.routes.limit.take(-1 if org is None else org, "redrives")
@@ -204,7 +199,7 @@ def _time(value: Any, name: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = iso_time(str(value))
     except ValueError:
         raise ApiError(400, {name: ["Expected an ISO 8601 time with a timezone (2026-11-26T20:00:00Z)."]}) from None
     if when.tzinfo is None:
@@ -215,10 +210,9 @@ def _time(value: Any, name: str) -> datetime | None:
 def _int_param(value: Any, name: str) -> int | None:
     if value in (None, ""):
         return None
-    text = str(value)
-    if not (text.isascii() and text.isdigit() and len(text) < 19):
+    if (org := parse_numeric_id(str(value))) is None:
         raise ApiError(400, {name: ["Expected an organization id."]})
-    return int(text)
+    return org
 
 
 def _limit(query: Any) -> int:

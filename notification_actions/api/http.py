@@ -18,6 +18,7 @@ import asyncio
 import logging
 import math
 import time
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,7 +28,7 @@ from notification_actions.models.validation import json_depth_exceeds
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ApiError", "RateLimit", "json_errors", "read_json", "respond"]
+__all__ = ["ApiError", "RateLimit", "iso_time", "json_errors", "read_json", "respond"]
 
 BODY_SECONDS = 10.0
 MAX_BUCKETS = 100_000  # organizations with a partly used bucket; full buckets are forgotten first
@@ -90,6 +91,13 @@ async def read_json(request: web.Request, limit: int) -> Any:
     if json_depth_exceeds(doc):
         raise ApiError(400, "request body nests too deep")
     return doc
+
+
+def iso_time(value: Any) -> datetime:
+    """A request's ISO 8601 time (``Z`` allowed), as given: naive when it has no zone. ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 class RateLimit:
