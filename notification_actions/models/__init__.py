@@ -13,7 +13,8 @@ Modules:
   ``Origin`` and ``dedup_key``.
 - ``directory``: an organization's members and teams (``Directory``).
 - ``enums``: the trigger, service and target enums, with Sentry's values.
-- ``event``: the event envelope (``Event``), its decoder and example events.
+- ``event``: the event envelope (``Event``), its decoder (``decode_event``, and ``check_event``: the
+  same checks, the normalized event built on demand) and example events.
 - ``integration``: an installed integration and its masked credentials.
 - ``paths``: the one dotted-path resolver (``resolve``, ``MISSING``) behind
   conditions, templates and throttle keys.
@@ -36,7 +37,7 @@ from notification_actions.models.checks import ActionInput, check_action
 from notification_actions.models.delivery import Delivery, Origin, Outcome, dedup_key
 from notification_actions.models.directory import Directory, Member, Team
 from notification_actions.models.enums import ActionService, ActionTarget, ActionTrigger, Service, Target, Trigger
-from notification_actions.models.event import Event, decode_event, example_event
+from notification_actions.models.event import CheckedEvent, Event, check_event, decode_event, example_event
 from notification_actions.models.integration import MASK, Integration
 from notification_actions.models.registry import REGISTRY, Registry
 from notification_actions.models.triggers import (
@@ -87,7 +88,9 @@ __all__ = [
     "Trigger",
     "TriggerData",
     "UserFeedbackData",
+    "CheckedEvent",
     "check_action",
+    "check_event",
     "decode_event",
     "dedup_key",
     "example_event",

@@ -25,7 +25,7 @@ import faust
 from notification_actions.errors import InvalidEvent, Problem
 from notification_actions.logs import context
 from notification_actions.metrics import DETACHED, Metrics
-from notification_actions.models import ActionTrigger, Event, NotificationAction, decode_event
+from notification_actions.models import ActionTrigger, Event, NotificationAction, check_event
 from notification_actions.settings import Settings
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.gaps import GapReader
@@ -103,7 +103,7 @@ class MatchingStage:
     async def handle(self, event: faust.EventT) -> None:
         topic = event.message.topic
         try:
-            decoded = decode_event(
+            checked = check_event(
                 event.value,
                 topic_trigger=self.topic_triggers.get(topic),
                 max_bytes=self.settings.max_event_bytes,
@@ -115,10 +115,10 @@ class MatchingStage:
             await self.dead_events.send_record(event, exc.at(str(Origin.of(event))).problems, error_class="InvalidEvent")
             return
         self.counts["valid"] += 1
-        self._valid_counter(decoded.trigger).inc()
-        if not self.index.lookup(decoded.organization_id, decoded.trigger):
-            return  # most events: no action of their (organization, trigger); no Origin, no match
-        for delivery in self.match(decoded, Origin.of(event)):
+        self._valid_counter(checked.trigger).inc()
+        if not self.index.lookup(checked.organization_id, checked.trigger):
+            return  # most events: no action of their (organization, trigger); no Origin, no Event built
+        for delivery in self.match(checked.event(), Origin.of(event)):
             await send(self.deliveries, key=delivery.target_key.encode(), value=delivery.to_bytes())
 
     def _valid_counter(self, trigger: ActionTrigger) -> Any:

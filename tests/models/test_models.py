@@ -65,10 +65,10 @@ def test_public_api() -> None:
     assert sorted(models.__all__) == sorted(
         [
             "MASK", "TRIGGER_DATA_MODELS", "ActionService", "ActionTarget", "ActionTrigger",
-            "AuditLogData", "BillingData", "Condition", "ConditionOp", "Directory", "EmailAddress",
+            "AuditLogData", "BillingData", "CheckedEvent", "Condition", "ConditionOp", "Directory", "EmailAddress",
             "Event", "HttpUrlStr", "Integration", "IssueAlertData", "Member", "NotificationAction",
             "QuotaData", "ReleaseCreatedData", "Service", "SpikeProtectionData", "StrId", "Target",
-            "Team", "Throttle", "Trigger", "TriggerData", "UserFeedbackData", "decode_event",
+            "Team", "Throttle", "Trigger", "TriggerData", "UserFeedbackData", "check_event", "decode_event",
             "example_event", "parse_record", "problems_from",
             # the stage records, the registry and the action checks
             "Delivery", "Outcome", "Origin", "dedup_key", "Registry", "REGISTRY", "ActionInput", "check_action",
