@@ -9,6 +9,7 @@
 ``produced``  the records an item caused; it is acked only once the broker has every one
 ``inflight``  bounded concurrency with per-key order, one task per job
 ``rebalance`` whether a rebalance is on; sleeps that end when one starts
+``monitor``   Faust's monitor without its bookkeeping per record (nobody reads it)
 ``loop``      the one guarded consume loop of every stage: read back, handle, guard, ack
 ``recovery``  the config GlobalTables recover in batches and still read their changelog live
 ``local``     a real Apache Kafka broker on demand (tests, development)

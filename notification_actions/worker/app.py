@@ -27,6 +27,7 @@ from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.streams.delay import DelayQueue
 from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.kafka.gaps import GapReader
+from notification_actions.kafka.monitor import QuietMonitor
 from notification_actions.kafka.rebalance import RebalanceWatch
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.replayed import ReplayStage
@@ -142,6 +143,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        monitor=QuietMonitor(),  # Faust's per-record bookkeeping, read by nobody (kafka/monitor.py)
     )
     triggers = event_topics(settings)
     events = _raw_topic(app, *triggers)

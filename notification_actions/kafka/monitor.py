@@ -1,0 +1,52 @@
+"""Faust's ``Monitor`` without its bookkeeping per record.
+
+Faust adds its monitor to every app's sensors. Per record it updates counters
+keyed by topic, stream and task, stamps times in and out, and keeps
+deques of latencies. It does this for each message in, event in and out,
+send and table get or set. Only Faust's own web views read any of it, and
+they are off (``worker/app.py``). The service's metrics are its own
+(``metrics.py``). In a profile of the match-only firehose these hooks were
+a few µs of every event's ~120 (``docs/benchmarks.md``, issue 16, third
+round). :class:`QuietMonitor` keeps the rare hooks (commits, rebalances,
+assignments) and makes the per-record ones do nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.sensors.monitor import Monitor
+
+__all__ = ["QuietMonitor"]
+
+
+class QuietMonitor(Monitor):
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_topic_buffer_full(self, tp: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_table_del(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
