@@ -125,7 +125,7 @@ class ConsumeLoop:
             self._taking = True
             try:
                 try:
-                    items = [*await self.gaps.before(event), event]
+                    items = (event,) if self.gaps.in_order(event) else (*await self.gaps.before(event), event)
                 except Exception as exc:
                     acks.track(event)  # never done: no ack passes the hole this event revealed
                     await self._fatal(exc, f"reading back the records skipped before {Origin.of(event)}")
