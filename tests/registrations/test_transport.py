@@ -219,3 +219,25 @@ async def test_cookies_set_by_one_endpoint_are_never_sent_again():
     assert "customer-a-secret" in first.headers["set-cookie"]  # the answer itself is untouched
     assert "cookie" not in server.headers(1)
     assert len(client.cookies) == 0
+
+
+async def test_the_short_send_sends_what_httpx_layers_send_and_auth_still_takes_them():
+    """``_Client.send`` skips httpx's auth and redirect layers only when neither has work: the request
+    on the wire is the same either way, and basic auth (given, or as user info in the URL) is sent."""
+
+    async def answer(request):
+        return web.Response(status=200, body=b"ok")
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        short = await client.post(server.url + "/a?x=1", content=b"body", headers={"X-A": "1"})
+        layered = await httpx.AsyncClient.send(client, client.build_request(
+            "POST", server.url + "/a?x=1", content=b"body", headers={"X-A": "1"}))
+        with_auth = await client.post(server.url + "/b", content=b"b", auth=("jane", "s3cret"))
+        host = server.url.removeprefix("http://")
+        in_url = await client.post(f"http://joe:pw@{host}/c", content=b"c")
+    assert (short.status_code, short.content, layered.status_code, layered.content) == (200, b"ok", 200, b"ok")
+    assert server.seen[0][:2] == server.seen[1][:2] and server.seen[0][3] == server.seen[1][3]
+    assert server.headers(0) == server.headers(1)
+    assert server.headers(2)["authorization"] == ["Basic amFuZTpzM2NyZXQ="]
+    assert server.headers(3)["authorization"] == ["Basic am9lOnB3"]
+    assert "authorization" not in server.headers(0)

@@ -207,10 +207,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if "transfer-encoding" in request.headers:
             # A streamed body was read whole above: aiohttp sends it with a Content-Length.
             headers = [(k, v) for k, v in headers if k.lower() not in ("transfer-encoding", "content-length")]
+        # httpx turned user info in the URL into an Authorization header; aiohttp refuses both at once
+        url = request.url.copy_with(userinfo=b"") if request.url.userinfo else request.url
         try:
             response = await self._client().request(
                 request.method,
-                yarl.URL(str(request.url), encoded=True),
+                yarl.URL(str(url), encoded=True),
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
@@ -270,6 +272,31 @@ class _Client(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, value: object) -> None:
         pass
+
+    async def send(self, request: httpx.Request, *, stream: bool = False,
+                   auth: Any = httpx.USE_CLIENT_DEFAULT, follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+                   ) -> httpx.Response:
+        """httpx's ``send`` when nothing calls for its layers: no auth (none given, none on the client,
+        no user info in the URL), no redirect to follow, no event hooks — every request the pipeline
+        makes but Jira's. Then the request goes to its transport at once, as httpx's innermost layer
+        sends it (the same transport chosen, the timeout set, the body read unless streamed), without
+        the auth and redirect generators around it: ~40 µs of CPU per request (``bench/``)."""
+        if (auth is not httpx.USE_CLIENT_DEFAULT and auth is not None) or self.auth is not None \
+                or follow_redirects is True or (follow_redirects is httpx.USE_CLIENT_DEFAULT and self.follow_redirects) \
+                or request.url.userinfo or self._event_hooks["request"] or self._event_hooks["response"] \
+                or self.is_closed:
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        self._set_timeout(request)
+        response = await self._transport_for_url(request.url).handle_async_request(request)
+        response.request = request
+        response.default_encoding = self._default_encoding
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
 
 
 _NO_COOKIES = _NoCookies()
