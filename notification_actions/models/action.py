@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 from pydantic import (
@@ -233,14 +234,11 @@ class NotificationAction(BaseModel):
         digest, ``url-<sha256 prefix>``, for the key travels as the Kafka key of
         deliveries and retries and names circuits in logs and ``/circuits``.
         """
-        return f"{self.service_type.slug}:{self.target_type.slug}:{self.integration_id or '-'}:{self.target_shown()}"
+        return _target_key(self.service_type, self.target_type, self.integration_id, self.target_identifier or "")
 
     def target_shown(self) -> str:
         """The identifier as it may be shown and logged: a URL only as its digest."""
-        identifier = self.target_identifier or ""
-        if "://" in identifier or identifier.lower().startswith(("http:", "https:")):
-            return "url-" + hashlib.sha256(identifier.encode()).hexdigest()[:20]
-        return identifier
+        return _shown(self.target_identifier or "")
 
     def conditions_match(self, event: Mapping[str, Any] | Event) -> bool:
         """Whether every condition holds for ``event`` (true when there are none)."""
@@ -259,3 +257,17 @@ class NotificationAction(BaseModel):
         return REGISTRY.register_action(
             trigger_type=trigger_type, service_type=service_type, target_type=target_type
         )
+
+
+# A delivery asks for its target's key a dozen times on its way (places, circuits, pacing, logs), and a
+# URL's key is a SHA-256 digest: the last 1,024 answers are kept (identifiers are at most 2,048 characters).
+@lru_cache(maxsize=1024)
+def _target_key(service: ActionService, target: ActionTarget, integration_id: str | None, identifier: str) -> str:
+    return f"{service.slug}:{target.slug}:{integration_id or '-'}:{_shown(identifier)}"
+
+
+@lru_cache(maxsize=1024)
+def _shown(identifier: str) -> str:
+    if "://" in identifier or identifier.lower().startswith(("http:", "https:")):
+        return "url-" + hashlib.sha256(identifier.encode()).hexdigest()[:20]
+    return identifier
