@@ -1,15 +1,13 @@
 """Faust's ``Monitor`` without its bookkeeping per record.
 
-Faust adds its monitor to every app's sensors. Per record it updates counters
-keyed by topic, stream and task, stamps times in and out, and keeps
-deques of latencies. It does this for each message in, event in and out,
-send and table get or set, and it notes the high
-water of a record's partition for each record fetched. Only Faust's own web views read any of it, and
-they are off (``worker/app.py``). The service's metrics are its own
-(``metrics.py``). In a profile of the match-only firehose these hooks were
-a few µs of every event's ~120 (``docs/benchmarks.md``, issue 16, third
-round). :class:`QuietMonitor` keeps the rare hooks (commits, rebalances,
-assignments) and makes the per-record ones do nothing.
+Faust adds its monitor to every app's sensors. For each message in and out,
+each stream event, send and table get or set, it updates counters keyed by
+topic, stream and task, stamps times and appends to deques of latencies; for
+each record fetched it notes its partition's high water. Only Faust's own web
+views read any of it, and they are off (``worker/app.py``); the service's
+metrics are its own (``metrics.py``). :class:`QuietMonitor` keeps the rare
+hooks (commits, rebalances, assignments) and makes the per-record ones do
+nothing (``docs/benchmarks.md``, issue 16, third round).
 """
 
 from __future__ import annotations
