@@ -10,6 +10,7 @@ import faust
 from notification_actions.errors import ConfigError
 from notification_actions.logs import LineLogger, configure_logging
 from notification_actions.settings import DEFAULT_BROKER, Settings
+from notification_actions.tables import heap
 
 log = logging.getLogger("notification_actions.worker")
 
@@ -102,6 +103,9 @@ def run_worker(settings: Settings, *, broker_configured: bool) -> None:
         preflight(settings)
         asyncio.set_event_loop(asyncio.new_event_loop())
         service = build(settings)
+        # What the imports and the app built are kept for the process's life: frozen now, the full
+        # collections of the start (recovery, the index) walk only what comes after (tables/heap.py).
+        heap.settle("the app was built")
         worker = faust.Worker(
             service.app,
             loglevel=settings.log_level.upper(),
