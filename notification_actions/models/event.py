@@ -127,7 +127,8 @@ class CheckedEvent:
         if self._event is None:
             v = self._validated
             assert v is not None
-            self._event = Event.model_construct(
+            self._event = Event.model_construct(  # the fields set as the steps' model_copy leaves them
+                v.model_fields_set | {"trigger", "data"},
                 id=v.id, trigger=self.trigger, organization_id=v.organization_id, project_id=v.project_id,
                 occurred_at=v.occurred_at, data=v.data.model_dump(mode="json"),
             )
