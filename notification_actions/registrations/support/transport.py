@@ -277,10 +277,10 @@ class _Client(httpx.AsyncClient):
                    auth: Any = httpx.USE_CLIENT_DEFAULT, follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
                    ) -> httpx.Response:
         """httpx's ``send`` when nothing calls for its layers: no auth (none given, none on the client,
-        no user info in the URL), no redirect to follow, no event hooks — every request the pipeline
-        makes but Jira's. Then the request goes to its transport at once, as httpx's innermost layer
+        no user info in the URL), no redirect to follow, no event hooks — every request the pipeline's
+        registrations make (they write their own Authorization headers). Then the request goes to its transport at once, as httpx's innermost layer
         sends it (the same transport chosen, the timeout set, the body read unless streamed), without
-        the auth and redirect generators around it: ~40 µs of CPU per request (``bench/``)."""
+        the auth and redirect generators around it: ~40 µs of CPU per request (``docs/benchmarks.md``)."""
         if (auth is not httpx.USE_CLIENT_DEFAULT and auth is not None) or self.auth is not None \
                 or follow_redirects is True or (follow_redirects is httpx.USE_CLIENT_DEFAULT and self.follow_redirects) \
                 or request.url.userinfo or self._event_hooks["request"] or self._event_hooks["response"] \
