@@ -8,7 +8,10 @@ goes through :func:`send`, which notes the record's future in the item's
 :func:`collecting` list; the consume loop (``loop.py``) acks the item only
 once every noted future succeeded, and a write that failed for good is fatal:
 the item is never acked, no commit passes it, and the worker's successor
-handles it again.
+handles it again. :func:`send` hands the record to the producer Faust's
+``topic.send`` ends in (:func:`publish`), without ``topic.send``'s message
+objects and sensor calls; Faust flushes that producer before a commit all the
+same.
 
 A record too large for the producer (raised at once) or for the broker (the
 future fails) is written again smaller when the caller says how to — a dead
