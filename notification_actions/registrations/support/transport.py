@@ -281,15 +281,16 @@ class _Client(httpx.AsyncClient):
         registrations make (they write their own Authorization headers). Then the request goes to its transport at once, as httpx's innermost layer
         sends it (the same transport chosen, the timeout set, the body read unless streamed), without
         the auth and redirect generators around it: ~40 µs of CPU per request (``docs/benchmarks.md``)."""
-        if (auth is not httpx.USE_CLIENT_DEFAULT and auth is not None) or self.auth is not None \
+        hooks = getattr(self, "_event_hooks", None)
+        if not _SHORT_SEND or hooks is None or hooks.get("request") or hooks.get("response") \
+                or (auth is not httpx.USE_CLIENT_DEFAULT and auth is not None) or self.auth is not None \
                 or follow_redirects is True or (follow_redirects is httpx.USE_CLIENT_DEFAULT and self.follow_redirects) \
-                or request.url.userinfo or self._event_hooks["request"] or self._event_hooks["response"] \
-                or self.is_closed:
+                or request.url.userinfo or self.is_closed:
             return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
         self._set_timeout(request)
         response = await self._transport_for_url(request.url).handle_async_request(request)
         response.request = request
-        response.default_encoding = self._default_encoding
+        response.default_encoding = getattr(self, "_default_encoding", "utf-8")
         if not stream:
             try:
                 await response.aread()
@@ -300,6 +301,8 @@ class _Client(httpx.AsyncClient):
 
 
 _NO_COOKIES = _NoCookies()
+# _Client.send's short way uses httpx internals; another httpx without them takes the long way
+_SHORT_SEND = all(hasattr(httpx.AsyncClient, name) for name in ("_transport_for_url", "_set_timeout"))
 
 
 def new_client(
