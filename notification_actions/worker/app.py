@@ -142,8 +142,8 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         autodiscover=False,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_seconds,
-        # a member learns of a rebalance at its next heartbeat: 1 s rather than 3 s shortens the join and
-        # leave pauses (max produce→fire in bench/rebalance.py: join 5.8 → 3.6 s, leave 6.2 → 2.3 s, medians)
+        # 1 s would shorten join and leave pauses (a member learns of a rebalance at its next heartbeat), but
+        # it exposed a GlobalTable reader skipping changelog records (docs/benchmarks.md, issue 16, third round)
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         monitor=QuietMonitor(),  # Faust's per-record bookkeeping, read by nobody (kafka/monitor.py)
     )
