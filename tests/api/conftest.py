@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
-from tests.support.api import Client, organization_tokens
+from tests.support.api import Client, clients, organization_tokens, wait_until
 from tests.support.pipeline import running_pipeline
 
 ADMIN = "test-admin-token-0000"
@@ -30,7 +29,6 @@ def pipeline(kafka_bootstrap, tmp_path_factory, api_env):
                           NOTIFICATION_ACTIONS_API_WRITES_PER_MINUTE="40",
                           NOTIFICATION_ACTIONS_API_MAX_BODY_BYTES="65536",
                           NOTIFICATION_ACTIONS_BACKFILL_EVENTS_PER_SECOND="500") as pipe:
-        pipe.token = ADMIN
         asyncio.run(_integrations(pipe))
         yield pipe
 
@@ -50,15 +48,11 @@ async def _integrations(pipe) -> None:
 @pytest.fixture(scope="module")
 def apis(pipeline, api_env):
     tokens, _ = api_env
-    out = {name: Api(pipeline.api, token) for name, token in tokens.items()}
-    out["admin"] = Api(pipeline.api, ADMIN)
-    out["none"] = Api(pipeline.api, None)
-    # the integrations are in the worker's table once available-actions lists them
-    end = time.monotonic() + 30
-    while True:
+    out = clients(pipeline.api, {**tokens, "admin": ADMIN})
+
+    def integration_listed():  # the integrations are in the worker's table once available-actions lists them
         listed = out["admin"].call("GET", "/api/0/organizations/1/notifications/available-actions/").json()
-        if any(a["action"].get("integrationId") in ("916", 916) for a in listed["actions"]):
-            break
-        assert time.monotonic() < end, listed
-        time.sleep(0.2)
+        return any(a["action"].get("integrationId") in ("916", 916) for a in listed["actions"])
+
+    wait_until(integration_listed, what="integration 916 in available-actions")
     return out

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from tests.support.api import Client, organization_tokens, wait_until
+from tests.support.api import clients as clients_for
 from tests.support.fakes.http_sink import HttpSink
 from tests.support.pipeline import event, running_pipeline
 
@@ -37,7 +38,6 @@ def pipeline(kafka_bootstrap, tmp_path_factory, tokens):
                           NOTIFICATION_ACTIONS_API_TOKEN=ADMIN, NOTIFICATION_ACTIONS_API_TOKENS=grants,
                           NOTIFICATION_ACTIONS_LAG_SAMPLE_INTERVAL_SECONDS="1",
                           NOTIFICATION_ACTIONS_QUICK_RETRIES="0") as pipe:
-        pipe.token = ADMIN
         asyncio.run(pipe.put_integration({
             "id": "i-other", "organization_id": 2, "provider": "slack", "name": "Other Slack",
             "credentials": {"bot_token": OTHER_BOT_TOKEN},
@@ -48,9 +48,7 @@ def pipeline(kafka_bootstrap, tmp_path_factory, tokens):
 @pytest.fixture(scope="package")
 def clients(pipeline, tokens):
     names, _ = tokens
-    out = {name: Client(pipeline.api, token) for name, token in names.items()}
-    out["none"] = Client(pipeline.api, None)
-    return out
+    return clients_for(pipeline.api, names)
 
 
 wait_for = wait_until

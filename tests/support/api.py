@@ -32,6 +32,13 @@ class Client:
         return self.org(org, "actions/")
 
 
+def clients(base: str, tokens: dict[str, str]) -> dict[str, Client]:
+    """A client per named token, and ``"none"``: one without a token."""
+    out = {name: Client(base, token) for name, token in tokens.items()}
+    out["none"] = Client(base, None)
+    return out
+
+
 def organization_tokens(spec) -> tuple[dict[str, str], str]:
     """``{name: token}`` for ``(name, organizations, write)`` items, and their ``API_TOKENS`` setting (JSON)."""
     tokens, grants = {}, []
