@@ -19,15 +19,31 @@ while recovery is under way and 1 afterwards. Faust flushes every buffer when
 recovery ends (``flush_buffers`` before ``_set_recovery_ended``), so nothing
 stays buffered, and a record read after recovery is written at once, as with
 ``recovery_buffer_size=1``.
+
+:func:`resume_where_read` mends a hole in Faust's changelog reading. Faust
+pauses a changelog partition by taking it out of its set of active partitions;
+a batch the Kafka client has already handed over is then iterated, and the
+paused partition's records in it are skipped without a word — but the client's
+position has moved past them. A stream partition gets them again (Faust seeks
+it to its committed offset when it resumes it); a changelog partition has no
+committed offset, so they were lost. Two workers starting together (two
+rebalances within a second or two, ``worker --processes 2``) lost the first
+records the other worker wrote to the actions changelog in about one start of
+three with 1-s heartbeats: that worker's table and index lacked those actions,
+and it never fired them. Now every time Faust resumes a changelog partition it
+is first sought to the record after the last one recovery has read from it.
+A record read twice is harmless: Faust applies a changelog record only when
+its offset is past the last one it read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 
-__all__ = ["RECOVERY_BATCH", "batch_recovery"]
+__all__ = ["RECOVERY_BATCH", "batch_recovery", "resume_where_read"]
 
 RECOVERY_BATCH = 1_000  # Faust's default recovery_buffer_size
 
@@ -59,3 +75,28 @@ def batch_recovery(app: faust.App, table: faust.GlobalTable, batch: int = RECOVE
         sizes.update(recovery.buffer_sizes)
         recovery.buffer_sizes = sizes
     sizes.tables.add(id(table))
+
+
+def resume_where_read(app: faust.App) -> None:
+    """Seek a table's changelog partition to the record after the last one read, whenever Faust resumes it."""
+    consumer = app.consumer
+    if getattr(consumer, "_resumes_where_read", False):
+        return
+    recovery = app.tables.recovery
+    resume = consumer.resume_partitions
+
+    def resume_partitions(tps: Iterable[Any]) -> None:
+        tps = set(tps)
+        for tp in tps & set(recovery.tp_to_table):
+            # the offsets recovery compares a changelog record with (faust/tables/recovery.py: _slurp_changelogs)
+            seen = (recovery.active_offsets if tp in recovery.active_tps else recovery.standby_offsets).get(tp)
+            after = seen + 1 if seen is not None and seen >= 0 else 0
+            consumer._thread.seek(tp, after)  # what Consumer.seek does, without awaiting
+            if after > 0:
+                consumer._read_offset[tp] = after
+            else:
+                consumer._read_offset.pop(tp, None)
+        resume(tps)
+
+    consumer.resume_partitions = resume_partitions
+    consumer._resumes_where_read = True

@@ -29,6 +29,7 @@ from notification_actions.streams.dispatch import DispatchStage
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.monitor import QuietMonitor
 from notification_actions.kafka.rebalance import RebalanceWatch
+from notification_actions.kafka.recovery import resume_where_read
 from notification_actions.streams.matching import MatchingStage
 from notification_actions.streams.replayed import ReplayStage
 from notification_actions.streams.retry import RetryTiers
@@ -158,6 +159,7 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
     throttle = ThrottleTable(app, partitions=settings.topic_partitions)
     dedup = DedupTable(app, partitions=settings.topic_partitions, ttl_seconds=settings.dedup_ttl_seconds)
     circuits = CircuitTable(app, partitions=settings.topic_partitions)
+    resume_where_read(app)  # no changelog record skipped while Faust paused its partition (kafka/recovery.py)
 
     def gaps(*topics: str) -> GapReader:  # one per stage; see kafka/gaps.py
         return GapReader(settings, lambda: app.consumer, topics)

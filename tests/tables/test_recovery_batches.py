@@ -9,11 +9,12 @@ still reach this one.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from types import SimpleNamespace
 
 import orjson
 
-from notification_actions.kafka.recovery import _BufferSizes
+from notification_actions.kafka.recovery import _BufferSizes, resume_where_read
 from tests.support.kafka import produce
 from tests.support.pipeline import Pipeline, action, event
 from tests.support.worker_process import WorkerProcess, unique, worker_env_for
@@ -31,6 +32,27 @@ def test_a_batched_table_gets_the_batch_only_while_recovering():
     assert sizes.get("ours-0") == 1000 and sizes.get("other-0") == 7 and sizes.get("unknown-0") is None
     recovery.in_recovery = False
     assert sizes.get("ours-0") == 1 and sizes.get("other-0") == 7
+
+
+def test_a_resumed_changelog_partition_is_read_from_after_its_last_record():
+    """The seek rule of ``resume_where_read``; ``tests/worker/test_processes.py`` shows it on a real broker."""
+    calls: list = []
+    recovery = SimpleNamespace(tp_to_table={"actions-0": 1, "dedup-3": 2, "fresh-0": 3},
+                               active_tps={"actions-0", "fresh-0"}, active_offsets={"actions-0": 41, "fresh-0": -1},
+                               standby_offsets={"actions-0": -1, "dedup-3": 7})
+    consumer = SimpleNamespace(_read_offset=defaultdict(lambda: None),
+                               _thread=SimpleNamespace(seek=lambda tp, at: calls.append(("seek", tp, at))),
+                               resume_partitions=lambda tps: calls.append(("resume", sorted(tps))))
+    consumer._read_offset["fresh-0"] = 5
+    resume_where_read(SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery)))
+    consumer.resume_partitions({"actions-0", "dedup-3", "fresh-0", "events-2"})
+    assert sorted(calls[:-1]) == [("seek", "actions-0", 42), ("seek", "dedup-3", 8), ("seek", "fresh-0", 0)]
+    assert calls[-1] == ("resume", ["actions-0", "dedup-3", "events-2", "fresh-0"])  # after the seeks
+    assert consumer._read_offset["actions-0"] == 42 and "fresh-0" not in consumer._read_offset
+    resume_where_read(SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery)))  # once only
+    calls.clear()
+    consumer.resume_partitions({"events-2"})
+    assert calls == [("resume", ["events-2"])]
 
 
 async def test_after_a_batched_recovery_another_workers_write_still_arrives(kafka_bootstrap, tmp_path, sink):

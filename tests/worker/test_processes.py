@@ -3,7 +3,11 @@
 Against the real broker: both children join the group and share the events
 topic's partitions (read from the group's description, as the broker has it),
 a child killed -9 is restarted by the parent, and SIGTERM to the parent drains
-both children and leaves none behind.
+both children and leaves none behind. Every child holds every action of the
+config topic, at the start and after the restart: the children join within a
+second or two of each other, which is when Faust used to skip records of the
+actions changelog that the other child wrote (``kafka/recovery.py``,
+``resume_where_read``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from tests.support.kafka import produce
+from tests.support.pipeline import action
 from tests.support.worker_process import WorkerProcess
 
 TRIGGER = "audit-log"
+ACTIONS = 100
 
 
 def _two_free_ports() -> int:
@@ -61,9 +69,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _ready(port: int) -> bool:
+def _holds_all(port: int) -> bool:
+    """Ready, with every action of the config topic in its index."""
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0).status_code == 200
+        r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1.0)
+        return r.status_code == 200 and r.json()["actions"] == ACTIONS
     except httpx.HTTPError:
         return False
 
@@ -102,11 +112,17 @@ async def _assignments(bootstrap: str, group: str, topic: str) -> list[set[int]]
 @pytest.mark.timeout(300)
 def test_two_processes_share_the_partitions_restart_a_crash_and_stop_cleanly(kafka_bootstrap, worker_env, tmp_path):
     port = _two_free_ports()
+    # Written before the start: the child that owns the config partitions writes them to the actions
+    # changelog while the other is still joining, and each must read the other's.
+    records = [(f"a{i}".encode(), orjson.dumps(action(f"a{i}", 81_000 + i % 10, f"http://127.0.0.1:9/hook/{i}")))
+               for i in range(ACTIONS)]
+    asyncio.run(produce(kafka_bootstrap, worker_env["NOTIFICATION_ACTIONS_CONFIG_TOPIC"], records))
+    worker_env = {**worker_env, "NOTIFICATION_ACTIONS_STORE": "rocksdb://"}  # the default; memory:// hid the skip
     parent = WorkerProcess(worker_env, tmp_path / "parent.log", web_port=port, args=("--processes", "2")).start()
     group = worker_env["NOTIFICATION_ACTIONS_APP_ID"]
     topic = worker_env["NOTIFICATION_ACTIONS_EVENTS_TOPIC_PREFIX"] + TRIGGER
     try:
-        _wait("both children ready", lambda: _ready(port) and _ready(port + 1), parent)
+        _wait(f"both children ready with all {ACTIONS} actions", lambda: _holds_all(port) and _holds_all(port + 1), parent)
         children = _children(parent.proc.pid)
         assert len(children) == 2, children
 
@@ -125,7 +141,8 @@ def test_two_processes_share_the_partitions_restart_a_crash_and_stop_cleanly(kaf
         os.kill(crashed, signal.SIGKILL)
         _wait("a new child after the kill", lambda: len(_children(parent.proc.pid) - {crashed}) == 2, parent)
         assert not _alive(crashed) or crashed not in _children(parent.proc.pid)
-        _wait("both children ready again", lambda: _ready(port) and _ready(port + 1), parent)
+        _wait(f"both children ready again with all {ACTIONS} actions",
+              lambda: _holds_all(port) and _holds_all(port + 1), parent)
         _wait("two members again", shared, parent)
         children = _children(parent.proc.pid)
         assert len(children) == 2 and crashed not in children
