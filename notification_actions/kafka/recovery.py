@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 
 __all__ = ["RECOVERY_BATCH", "batch_recovery", "resume_where_read"]
 
@@ -91,7 +92,10 @@ def resume_where_read(app: faust.App) -> None:
             # the offsets recovery compares a changelog record with (faust/tables/recovery.py: _slurp_changelogs)
             seen = (recovery.active_offsets if tp in recovery.active_tps else recovery.standby_offsets).get(tp)
             after = seen + 1 if seen is not None and seen >= 0 else 0
-            consumer._thread.seek(tp, after)  # what Consumer.seek does, without awaiting
+            try:
+                consumer._thread.seek(tp, after)  # what Consumer.seek does, without awaiting
+            except IllegalStateError:  # no longer assigned (a rebalance began): nothing to read from it
+                continue
             if after > 0:
                 consumer._read_offset[tp] = after
             else:

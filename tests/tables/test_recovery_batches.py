@@ -13,6 +13,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 import orjson
+from aiokafka.errors import IllegalStateError
 
 from notification_actions.kafka.recovery import _BufferSizes, resume_where_read
 from tests.support.kafka import produce
@@ -53,6 +54,14 @@ def test_a_resumed_changelog_partition_is_read_from_after_its_last_record():
     calls.clear()
     consumer.resume_partitions({"events-2"})
     assert calls == [("resume", ["events-2"])]
+
+    def revoked(tp, at):
+        raise IllegalStateError(f"No current assignment for partition {tp}")
+
+    consumer._thread.seek = revoked  # a rebalance began: the partition is resumed all the same, unsought
+    calls.clear()
+    consumer.resume_partitions({"dedup-3"})
+    assert calls == [("resume", ["dedup-3"])] and consumer._read_offset["dedup-3"] == 8
 
 
 async def test_after_a_batched_recovery_another_workers_write_still_arrives(kafka_bootstrap, tmp_path, sink):
