@@ -16,8 +16,10 @@ partition is resumed after recovery exactly as before — and replaces the
 recovery's cache of buffer sizes (``Recovery.buffer_sizes``, read for every
 changelog record) with one that answers ``batch`` for the table's partitions
 while recovery is under way and 1 afterwards. Faust flushes every buffer when
-recovery ends (``flush_buffers`` before ``_set_recovery_ended``), so nothing
-stays buffered, and a record read after recovery is written at once, as with
+recovery ends after reading (``flush_buffers`` before ``_set_recovery_ended``),
+but not when a rebalance finds nothing to recover, so the buffers are also
+flushed when a rebalance completes, before the tables' ``on_recover``
+callbacks read them; a record read after recovery is written at once, as with
 ``recovery_buffer_size=1``.
 
 :func:`resume_where_read` mends a hole in Faust's changelog reading. Faust
@@ -75,6 +77,11 @@ def batch_recovery(app: faust.App, table: faust.GlobalTable, batch: int = RECOVE
         sizes = _BufferSizes(recovery, batch)
         sizes.update(recovery.buffer_sizes)
         recovery.buffer_sizes = sizes
+
+        async def flush(sender: Any, **kwargs: Any) -> None:
+            recovery.flush_buffers()
+
+        app.on_rebalance_complete.connect(flush)
     sizes.tables.add(id(table))
 
 

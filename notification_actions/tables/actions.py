@@ -197,9 +197,6 @@ class ActionsTable:
 
     async def _rebuild(self) -> None:
         started = time.monotonic()
-        # Records recovery read and holds in its buffers go to RocksDB first: when a rebalance finds
-        # nothing to recover, Faust ends recovery without flushing them.
-        self.table.app.tables.recovery.flush_buffers()
         self.index.clear()
         self.refused.clear()
         with heap.paused():  # 100,000 long-lived objects: no collection halfway (heap.py)

@@ -143,8 +143,8 @@ def build(settings: Settings, registry: Registry = REGISTRY) -> Service:
         autodiscover=False,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.session_timeout_seconds,
-        # 1 s would shorten join and leave pauses (a member learns of a rebalance at its next heartbeat), but
-        # it exposed a GlobalTable reader skipping changelog records (docs/benchmarks.md, issue 16, third round)
+        # 1 s was measured too (a member learns of a rebalance at its next heartbeat): join and leave
+        # pauses were no shorter (docs/benchmarks.md, issue 16, fourth round)
         broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
         monitor=QuietMonitor(),  # Faust's per-record bookkeeping, read by nobody (kafka/monitor.py)
     )

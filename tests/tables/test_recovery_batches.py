@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from types import SimpleNamespace
 
+import faust
 import orjson
 from aiokafka.errors import IllegalStateError
 
 from notification_actions.kafka.recovery import _BufferSizes, resume_where_read
+from notification_actions.tables.raw import global_table
 from tests.support.kafka import produce
 from tests.support.pipeline import Pipeline, action, event
 from tests.support.worker_process import WorkerProcess, unique, worker_env_for
@@ -33,6 +35,18 @@ def test_a_batched_table_gets_the_batch_only_while_recovering():
     assert sizes.get("ours-0") == 1000 and sizes.get("other-0") == 7 and sizes.get("unknown-0") is None
     recovery.in_recovery = False
     assert sizes.get("ours-0") == 1 and sizes.get("other-0") == 7
+
+
+async def test_records_left_in_the_buffers_are_written_when_a_rebalance_completes():
+    """Faust's "nothing to recover" path ends recovery without a flush: what recovery read into the
+    buffers must reach the table before the tables' ``on_recover`` callbacks read it."""
+    app = faust.App(unique("flush"), broker="kafka://127.0.0.1:1", store="memory://", autodiscover=False)
+    table = global_table(app, "config", help="a batched config table")
+    message = SimpleNamespace(key=b"k", value=b"v", tp=("config-changelog", 0), offset=3, partition=0)
+    app.tables.recovery.buffers[table].append(SimpleNamespace(key=b"k", value=b"v", message=message))
+    assert b"k" not in table
+    await app.on_rebalance_complete.send()
+    assert table[b"k"] == b"v" and not app.tables.recovery.buffers[table]
 
 
 def test_a_resumed_changelog_partition_is_read_from_after_its_last_record():
