@@ -180,6 +180,21 @@ class Proc:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP the process group (a supervisor and its children alike) for the block; SIGCONT after.
+
+        The throughput runs publish their timed events while the consumer is frozen, so the
+        publisher is off the CPUs during the window. Keep the block well inside the group's
+        session timeout (ours 30 s, Faust's 60 s, librdkafka's 45 s): no heartbeat is sent meanwhile.
+        """
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the process group at once: a crash, nothing drained or committed."""
         if self.alive():

@@ -15,9 +15,13 @@ the topic's end (so it reads only what is published for it):
   event (the floor for an end-to-end pipeline, which writes at least the
   delivery), and the same decode + ``matching_actions`` job on sentry-arroyo.
 
-Each consumer is started, handles ``warm`` events (joins, recovers, warms up),
-then ``events`` more are published and timed from the first to the last one
-handled. The publisher runs during the window for every consumer alike.
+Each consumer is started and handles ``warm`` events (joins, recovers, warms up).
+Then it is frozen (SIGSTOP of its process group: a supervisor and every child),
+``events`` more are published, and it is thawed (SIGCONT): the window runs from
+the thaw to the last event handled, for every consumer alike. The publisher is
+off the CPUs during the window — on two cores it took a share from a second
+process that a second process on a host of its own would have (the fourth
+round's 2 ÷ 1 ran with the publisher beside it).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -89,12 +92,12 @@ class ThroughputBench:
     def _publish(self, tag: str, n: int) -> None:
         asyncio.run(kio.produce(self.bootstrap, self.topic, events(tag, n)))
 
-    def _publish_behind(self, tag: str, n: int) -> threading.Thread:
-        """Publish in a thread: the consumer starts on the first records while the rest are sent."""
+    def _publish_frozen(self, consumer: Proc, tag: str, n: int) -> float:
+        """Publish ``n`` events while ``consumer`` is frozen; returns the time it was thawed."""
         records = events(tag, n)
-        thread = threading.Thread(target=lambda: asyncio.run(kio.produce(self.bootstrap, self.topic, records)))
-        thread.start()
-        return thread
+        with consumer.frozen():
+            asyncio.run(kio.produce(self.bootstrap, self.topic, records))
+        return time.time()
 
     def _ours(self, processes: int, rep: int) -> None:
         group = unique("btw")
@@ -111,9 +114,8 @@ class ThroughputBench:
             self._publish(f"w{group}", warm)
             self._wait_count(ports, warm, w)
             samplers = [CpuSampler(pid) for pid in pids]
-            publisher = self._publish_behind(f"m{group}", n)
-            start, end, got = self._wait_count(ports, warm + n, w, since=warm)
-            publisher.join()
+            start = self._publish_frozen(w, f"m{group}", n)
+            _, end, got = self._wait_count(ports, warm + n, w, since=warm)
             for s in samplers:
                 s.stop()
         finally:
@@ -170,18 +172,17 @@ class ThroughputBench:
             self._publish(f"w{group}", self.plan.tp_warm)
             self._wait_stamp(stamps, "warm", peer)
             sampler = CpuSampler(peer.pid)
-            publisher = self._publish_behind(f"m{group}", self.plan.tp_events)
+            start = self._publish_frozen(peer, f"m{group}", self.plan.tp_events)
             got = self._wait_stamp(stamps, "last", peer)
-            publisher.join()
             sampler.stop()
         finally:
             peer.stop(timeout=30)
         if got is None:
             self.r.expect(f"{kind} run {rep + 1}", 0, self.plan.tp_events)
             return
-        span = got["last"] - got["first"]
-        rate = (got["count"] - 1) / span if span > 0 else float("nan")
-        cpu = sampler.between(got["first"], got["last"])
+        span = got["last"] - start  # from the thaw, as ours
+        rate = got["count"] / span if span > 0 else float("nan")
+        cpu = sampler.between(start, got["last"])
         key = kind.replace("-", "_")
         self.r.add(f"tp_{key}", rate)
         self.r.add(f"tp_cpu_{key}", cpu / got["count"] * 1e6)
