@@ -7,6 +7,14 @@ once), organizations ``FAST+..`` to ``/slow/<org>`` (answered after the slow
 delay). Rates are counted at the sink, first → last arrival; latency is the
 sink's arrival time minus ``data.sent_at``, stamped when the harness sends
 the event (one machine, one clock).
+
+Beside each full-speed run, the ``faust-http`` peer (``bench/peers.py``): a bare
+Faust agent POSTing each event to ``/hook/<org>`` with our HTTP client, ``max_in_flight``
+at once, on the same number of events with the same organizations, from a topic
+of its own (as many partitions as ours) in a fresh group: the framework + HTTP
+floor the end-to-end rate is divided by. For both, the CPU µs per delivery is
+the process's utime+stime over the sink's first → last arrival ÷ the deliveries
+after the first.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import orjson
 
 from bench import kio
 from bench.plan import Plan, Results
-from bench.procs import REPO, Proc, Sink, Worker, free_port, unique, worker_env
+from bench.procs import REPO, CpuSampler, Proc, Sink, Worker, free_port, unique, worker_env
 
 TRIGGER = "audit-log"
 SLOW_BASE = 100_000
@@ -40,11 +48,21 @@ def sink_rate(stats: dict) -> float:
     return (stats["count"] - 1) / (stats["last"] - stats["first"])
 
 
+def cpu_per_delivery(sampler: CpuSampler, stats: dict) -> float:
+    """CPU µs of the sampled process per delivery over the sink's first → last arrival (NaN with fewer than two)."""
+    if stats["count"] < 2 or stats["last"] == stats["first"]:
+        return float("nan")
+    return sampler.between(stats["first"], stats["last"]) / (stats["count"] - 1) * 1e6
+
+
 class DeliveryBench:
     def __init__(self, bootstrap: str, plan: Plan, work: Path, results: Results, log) -> None:
         self.bootstrap, self.plan, self.work, self.r, self.log = bootstrap, plan, work, results, log
-        self.env = worker_env(bootstrap, unique("bd"), work / "delivery-data")
+        self.prefix = unique("bd")
+        self.env = worker_env(bootstrap, self.prefix, work / "delivery-data")
         self.topic = self.env["NOTIFICATION_ACTIONS_EVENTS_TOPIC_PREFIX"] + TRIGGER
+        self.partitions = int(self.env["NOTIFICATION_ACTIONS_TOPIC_PARTITIONS"])
+        self.peer_topic = f"{self.prefix}.http-peer-events"  # the faust-http peer's: our worker never reads it
         self.max_in_flight = int(self.env.get("NOTIFICATION_ACTIONS_MAX_IN_FLIGHT", "32"))
         self.worker: Worker | None = None
         self.sink = Sink(work / "sink.log", plan.slow_delay)
@@ -91,14 +109,52 @@ class DeliveryBench:
         now = time.time()
         asyncio.run(kio.produce(self.bootstrap, self.topic, [event(f"f{rep}", i, i % t, now) for i in range(n)]))
         self.sink.reset()
-        self._start().wait_ready(timeout=300)
-        stats = self.sink.wait_count(n, timeout=30 + n / 10)
+        sampler = CpuSampler(self._start().pid)
+        try:
+            self.worker.wait_ready(timeout=300)
+            stats = self.sink.wait_count(n, timeout=30 + n / 10)
+        finally:
+            sampler.stop()
         self.r.expect(f"end to end full speed run {rep + 1}, deliveries", stats["count"], n)
         if stats["count"] < n:
             self.log(f"  shortfall: {stats['count']} of {n}; worker log tail:\n{self.worker.tail()}")
-        rate = sink_rate(stats)
+        rate, cpu = sink_rate(stats), cpu_per_delivery(sampler, stats)
         self.r.add("e2e_full", rate)
-        self.log(f"  end to end, full speed, rep {rep + 1}: {rate:,.0f} deliveries/s")
+        self.r.add("e2e_cpu", cpu)
+        self.log(f"  end to end, full speed, rep {rep + 1}: {rate:,.0f} deliveries/s, {cpu:,.0f} µs CPU/delivery")
+        self._http_peer(rep)
+
+    def _http_peer(self, rep: int) -> None:
+        """The faust-http peer on N events of its own topic: publish, start it, count at the sink, stop it."""
+        n, t = self.plan.e2e_events, self.plan.targets
+        group = unique("bdh")
+        asyncio.run(kio.create_topic(self.bootstrap, self.peer_topic, self.partitions))
+        asyncio.run(kio.commit_at_end(self.bootstrap, group, self.peer_topic))  # earlier reps' events are not its
+        now = time.time()
+        asyncio.run(kio.produce(self.bootstrap, self.peer_topic, [event(f"h{rep}", i, i % t, now) for i in range(n)]))
+        self.sink.reset()
+        env = {
+            "BENCH_PEER_BROKER": self.bootstrap, "BENCH_PEER_GROUP": group, "BENCH_PEER_TOPIC": self.peer_topic,
+            "BENCH_PEER_PARTITIONS": str(self.partitions), "BENCH_PEER_URL": self.sink.url,
+            "BENCH_PEER_IN_FLIGHT": str(self.max_in_flight), "BENCH_PEER_DATA_DIR": str(self.work / group),
+            "PYTHONPATH": str(REPO),
+        }
+        peer = Proc([sys.executable, "-m", "bench.peers", "faust-http", "worker", "-l", "warn",
+                     "--web-host", "127.0.0.1", "--web-port", str(free_port())], env, self.work / "http-peer.log")
+        sampler = CpuSampler(peer.start().pid)
+        try:
+            stats = self.sink.wait_count(n, timeout=60 + n / 10)  # its join comes first: the sink window skips it
+        finally:
+            sampler.stop()
+            peer.stop(timeout=30)
+        self.r.expect(f"faust-http peer run {rep + 1}, deliveries", stats["count"], n)
+        if stats["count"] < n:
+            self.log(f"  shortfall: {stats['count']} of {n}; peer log tail:\n{peer.tail()}")
+        rate, cpu = sink_rate(stats), cpu_per_delivery(sampler, stats)
+        self.r.add("e2e_http_peer", rate)
+        self.r.add("e2e_http_peer_cpu", cpu)
+        self.log(f"  faust-http peer (bare Faust + one POST per event), rep {rep + 1}: {rate:,.0f} deliveries/s, "
+                 f"{cpu:,.0f} µs CPU/delivery")
 
     def _fixed_rate(self, rate: int, rep: int) -> None:
         t = self.plan.targets

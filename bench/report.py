@@ -59,6 +59,10 @@ def rows(r: Results, plan: Plan) -> list[tuple[str, str, str, str]]:
         row(f"{label}, 8 partitions", "events/s", f"tp_{key}")
         row(f"{label}, 8 partitions", "CPU µs/event", f"tp_cpu_{key}")
     row("end to end → fast sink, full speed", "deliveries/s", "e2e_full")
+    row("end to end → fast sink, full speed", "CPU µs/delivery (worker)", "e2e_cpu")
+    label = "bare Faust agent + one POST per event, our HTTP client (faust-http peer, same run)"
+    row(label, "deliveries/s", "e2e_http_peer")
+    row(label, "CPU µs/delivery", "e2e_http_peer_cpu")
     for rate in plan.rates:
         for p in ("p50", "p95", "p99", "max"):
             row(f"end to end at {rate:,} events/s", f"{p} produce→fire, ms", f"lat_{p}@{rate}", 1)
@@ -97,6 +101,8 @@ def ratios(r: Results, plan: Plan) -> list[tuple[str, str, str, str]]:
     out.append(("match-only ÷ bare Faust decode (8 partitions)", f"{v:.2f}", "≥ 0.9", ok(v, v >= 0.9)))
     v = r.median("e2e_full") / r.median("tp_faust_produce")
     out.append(("end-to-end deliveries/s ÷ bare Faust consume+produce", f"{v:.2f}", "≥ 0.5", ok(v, v >= 0.5)))
+    v = r.median("e2e_full") / r.median("e2e_http_peer")
+    out.append(("end to end ÷ bare Faust + one POST per event (same run, a floor, no goal)", _fmt(v, 2), "—", "n/a"))
     v = r.median("tp_ours@1") / r.median("tp_arroyo")
     out.append(("match-only ÷ sentry-arroyo match-only (a peer, no goal)", f"{v:.2f}", "—", "n/a"))
     if 2 in plan.process_counts:
