@@ -32,6 +32,9 @@ from notification_actions.models.validation import parse_numeric_id
 __all__ = ["drop_faust_views", "install_views"]
 
 FAUST_VIEWS = "faust.web.apps."
+#: ``/metrics?name[]=…`` takes at most this many names, each at most MAX_METRIC_NAME characters
+MAX_METRIC_NAMES = 32
+MAX_METRIC_NAME = 200
 
 
 def drop_faust_views(app: Any) -> list[str]:
@@ -96,8 +99,13 @@ def install_views(service: Any) -> Routes:
 
     @app.page("/metrics")
     async def metrics(self: Any, request: Any) -> Any:
+        # Open, so its one parameter is bounded: at most MAX_METRIC_NAMES names of MAX_METRIC_NAME chars.
+        names = request.query.getall("name[]", [])
+        if len(names) > MAX_METRIC_NAMES or any(len(n) > MAX_METRIC_NAME for n in names):
+            return self.json({"error": f"query parameter 'name[]': at most {MAX_METRIC_NAMES} names of at most "
+                                       f"{MAX_METRIC_NAME} characters each"}, status=400)
         # aiohttp refuses a charset inside content_type: it goes in its own header.
-        return self.bytes(service.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        return self.bytes(service.metrics.exposition(names), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/lag")
     async def lag(self: Any, request: Any) -> Any:

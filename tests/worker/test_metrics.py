@@ -119,6 +119,18 @@ async def test_metrics_parse_and_move_when_events_flow(pipeline: Pipeline):
         time.sleep(0.5)
     assert value(now, "consumer_lag_last_sample_timestamp_seconds") > time.time() - 60
 
+    # name[] picks samples, as prometheus_client's own handler does: the lag gauges are not rendered
+    r = httpx.get(f"{pipeline.api}/metrics", params=[("name[]", P + "events_consumed_total"), ("name[]", P + "ready")])
+    assert r.status_code == 200, r.text
+    picked = {(s.name, frozenset(s.labels.items())): s.value
+              for family in text_string_to_metric_families(r.text) for s in family.samples}
+    assert {name for name, _ in picked} == {P + "events_consumed_total", P + "ready"}
+    assert value(picked, "events_consumed_total", trigger="audit-log", result="valid") >= 8
+    # the endpoint is open: its parameter is bounded, and the refusal names it
+    for params in ([("name[]", "x")] * 33, [("name[]", "x" * 201)]):
+        refused = httpx.get(f"{pipeline.api}/metrics", params=params)
+        assert refused.status_code == 400 and "'name[]'" in refused.json()["error"], refused.text
+
 
 async def test_metrics_and_health_are_open_but_the_api_is_not(pipeline: Pipeline):
     assert httpx.get(f"{pipeline.api}/metrics").status_code == 200
