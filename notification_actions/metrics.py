@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONTENT_TYPE", "DETACHED", "Metrics"]
+__all__ = ["CONTENT_TYPE", "DETACHED", "LoopCounter", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = "notification_actions"
@@ -50,11 +50,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.events = Counter(
+        self.events = LoopCounter(
             f"{PREFIX}_events_consumed", "Events read from the event topics, by trigger and result (valid/invalid).",
             ["trigger", "result"], registry=r,
         )
-        self.matches = Counter(
+        self.matches = LoopCounter(
             f"{PREFIX}_matches", "Deliveries created by matching (event × action), by trigger and service.",
             ["trigger", "service"], registry=r,
         )
@@ -144,6 +144,48 @@ class Metrics:
         counter does not pay for every partition's lag (~7 ms per full scrape of a busy worker)."""
         wanted = list(names)
         return generate_latest(self.registry.restricted_registry(wanted) if wanted else self.registry)
+
+
+class _Cell:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+
+class LoopCounter:
+    """A labelled counter moved once per event, from the event loop's thread only, and scraped from it
+    (the web views run on the same loop): a float per label set, without the lock prometheus_client's
+    ``Counter`` takes on every ``inc()`` (~2 µs per event in the match-only profile). ``labels(...)``
+    returns a cell to keep and ``inc()``; the text is that of a ``Counter`` without ``_created``."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self._cells: dict[tuple[str, ...], _Cell] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Cell:
+        cell = self._cells.get(values)
+        if cell is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values!r}")
+            cell = self._cells[values] = _Cell()
+        return cell
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = self._family()
+        for values, cell in list(self._cells.items()):
+            family.add_metric(list(values), cell.value)
+        yield family
 
 
 def _safely(read: Callable[[], float]) -> float | None:
