@@ -45,6 +45,11 @@ class OrderedAcks:
             acked += 1
         return acked
 
+    def clear(self, tp) -> bool:
+        """Nothing of partition ``tp`` is tracked and not yet acked: an item handled now may be acked
+        at once, without a ticket (``loop.py``'s inline stages)."""
+        return not self._queues.get(tp)
+
     def waiting(self) -> int:
         """Messages tracked but not yet acked (finished or not)."""
         return sum(len(q) for q in self._queues.values())

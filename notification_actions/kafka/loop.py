@@ -39,7 +39,9 @@ through a :class:`ConsumeLoop`. Per record the stream hands over:
    or read back, is acked the same way: through :class:`OrderedAcks`, once
    handled *and* once the broker acked every record its handling wrote
    (``produced.py``: a write that failed for good is fatal, like a failure
-   of ``on_error``), in offset order per partition. The committed offset never passes
+   of ``on_error``), in offset order per partition. (An inline stage's item
+   that wrote nothing, with nothing earlier of its partition waiting, is
+   acked at once without a ticket: the same order, at less cost per event.) The committed offset never passes
    an item not yet handled, and Faust's ``stream_wait_empty`` (left on) waits
    for exactly these acks before a rebalance or a stop commits.
 
@@ -131,14 +133,14 @@ class ConsumeLoop:
                     await self._fatal(exc, f"reading back the records skipped before {Origin.of(event)}")
                     return
                 for item in items:
-                    ticket = acks.track(item)
-                    if jobs is None:
-                        await self._handle(ticket, acks)
+                    if jobs is None:  # inline: tracked only if it must wait (see _handle)
+                        await self._handle(item, None, acks)
                     elif self._over(jobs, item) and not await self._share(jobs, item.key):
                         ahead = jobs.queued(item.key)
-                        await self._handle(ticket, acks, lambda item=item: self.overflow(item, ahead))
+                        await self._handle(item, acks.track(item), acks, lambda item=item: self.overflow(item, ahead))
                     else:
-                        await jobs.submit(item.key, lambda ticket=ticket: self._handle(ticket, acks), tag=item)
+                        ticket = acks.track(item)
+                        await jobs.submit(item.key, lambda i=item, t=ticket: self._handle(i, t, acks), tag=item)
                     if self.failed is not None:
                         return
             finally:
@@ -182,9 +184,15 @@ class ConsumeLoop:
         return True
 
     async def _handle(
-        self, ticket: Ticket, acks: OrderedAcks, work: Callable[[], Awaitable[None]] | None = None
+        self, item: faust.EventT, ticket: Ticket | None, acks: OrderedAcks,
+        work: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        item = ticket.event
+        """Handle ``item``; ack it once handled and once its records are on the broker.
+
+        ``ticket`` None: an inline stage, whose items are handled one by one in offset order, so
+        an item is tracked only after its handling, and only when it must wait — it caused
+        records, or an earlier item of its partition still waits for the broker's acks. Most
+        items (an event that matched nothing) are acked at once, without a ticket."""
         with collecting() as caused:
             try:
                 try:
@@ -192,8 +200,15 @@ class ConsumeLoop:
                 except Exception as exc:
                     await self.on_error(item, exc)
             except Exception as exc:
+                if ticket is None:
+                    acks.track(item)  # never done: no ack passes the item that failed
                 await self._fatal(exc, f"handling {Origin.of(item)}")
                 return
+        if ticket is None:
+            if not caused and acks.clear(item.message.tp):
+                item.ack()
+                return
+            ticket = acks.track(item)
         if not caused:
             acks.done(ticket)
             return

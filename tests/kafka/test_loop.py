@@ -13,11 +13,13 @@ import asyncio
 import contextvars
 import socket
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from faust.types import TP
 
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import ConsumeLoop
+from notification_actions.kafka.produced import send
 from notification_actions.settings import Settings
 from tests.support.kafka import create_topics, produce
 from tests.support.worker_process import unique
@@ -131,6 +133,49 @@ async def test_read_back_records_go_first_and_each_item_is_acked_once_handled(ka
     assert not stream.auto_ack  # the loop acks, Faust does not
     assert log == [(step, o) for o in range(6) for step in ("handle", "ack")]
     assert loop.idle()
+
+
+class HeldProducer:
+    """The app's producer as ``produced.send`` reaches it: each record's broker ack is a future the test resolves."""
+
+    def __init__(self) -> None:
+        self.acks: list[asyncio.Future] = []
+
+    async def send(self, topic, key, value, **_kw) -> asyncio.Future:
+        self.acks.append(asyncio.get_running_loop().create_future())
+        return self.acks[-1]
+
+
+class Topic:
+    def __init__(self, producer: HeldProducer) -> None:
+        self.app = SimpleNamespace(producer=producer)
+
+    def get_topic_name(self) -> str:
+        return "out"
+
+
+async def test_an_inline_item_that_wrote_nothing_is_not_acked_before_an_earlier_one_the_broker_has_not_acked(
+        kafka_bootstrap):
+    # Inline items are acked at once when they wrote nothing (no ticket) — but never past an earlier
+    # item of their partition still waiting for the broker's ack of what it wrote.
+    tp, log = await topic_with(kafka_bootstrap, 4), []
+    stream, producer = Stream(events(tp, [0, 1, 2, 3], log)), HeldProducer()
+
+    async def handle(item) -> None:
+        log.append(("handle", item.message.offset))
+        if item.message.offset == 1:
+            await send(Topic(producer), key=b"k", value=b"v")
+
+    async def on_error(item, exc) -> None:
+        raise AssertionError(f"no failure expected: {exc!r}")
+
+    loop = ConsumeLoop("test", reader(f"kafka://{kafka_bootstrap}", log), handle, on_error, crash=Crashes())
+    await loop.run(stream)
+    assert log == [("handle", 0), ("ack", 0), ("handle", 1), ("handle", 2), ("handle", 3)]
+    assert not loop.idle()
+    producer.acks[0].set_result(None)  # the broker acks offset 1's record
+    await until(lambda: loop.idle())
+    assert log[5:] == [("ack", 1), ("ack", 2), ("ack", 3)]
 
 
 async def test_a_failure_goes_to_on_error_then_the_item_is_acked_and_the_loop_goes_on(kafka_bootstrap):
