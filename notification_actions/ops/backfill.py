@@ -78,6 +78,14 @@ def _iso(when: datetime | float | None) -> str | None:
     return datetime.fromtimestamp(when).astimezone().isoformat()
 
 
+async def _stop_all(*clients: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    for client in clients:
+        try:
+            await client.stop()
+        except Exception:  # already on the way out: what matters is the next one is stopped too
+            log.warning("stopping %s failed", type(client).__name__, exc_info=True)
+
+
 class BackfillJobs:
     """The backfill jobs of a worker process, and its view of every other's (see the module docstring)."""
 
@@ -101,20 +109,36 @@ class BackfillJobs:
         self._producer: AIOKafkaProducer | None = None
         self._reader: asyncio.Task | None = None
         self._forgot_at = 0.0  # when _forget_old last ran (monotonic)
+        self._stopping = False
 
     # --- life cycle -------------------------------------------------------------------------------
     async def start_background(self, *_: object) -> None:
-        """Start reading the jobs topic and accept jobs (an ``app.task``)."""
-        self._producer = AIOKafkaProducer(**client_config(self.settings), acks="all", enable_idempotence=True)
-        self._consumer = AIOKafkaConsumer(**client_config(self.settings), enable_auto_commit=False)
-        await self._producer.start()
-        await self._consumer.start()
-        self._consumer.assign([self._tp])
-        await self._consumer.seek_to_beginning(self._tp)
+        """Start reading the jobs topic and accept jobs (an ``app.task``).
+
+        The clients are this object's only once both are up: a :meth:`stop` that comes while they
+        start (a worker stopped as soon as it is ready) finds nothing to stop, and they are stopped
+        here instead — it used to stop them under this method's feet, which then crashed the app
+        on its way out (exit code 1) and left a producer running."""
+        self._stopping = False
+        producer = AIOKafkaProducer(**client_config(self.settings), acks="all", enable_idempotence=True)
+        consumer = AIOKafkaConsumer(**client_config(self.settings), enable_auto_commit=False)
+        try:
+            await producer.start()
+            await consumer.start()
+            consumer.assign([self._tp])
+            await consumer.seek_to_beginning(self._tp)
+        except BaseException:
+            await _stop_all(consumer, producer)
+            raise
+        if self._stopping:
+            await _stop_all(consumer, producer)
+            return
+        self._producer, self._consumer = producer, consumer
         self._reader = asyncio.create_task(self._read(), name="backfills-reader")
 
     async def stop(self, *_: object, **__: object) -> None:
         """Cancel this process's running jobs, recording them ``failed`` ("worker restarted"); stop reading."""
+        self._stopping = True  # a start under way stops its own clients (start_background)
         if self._producer is None:
             return
         for job_id, task in list(self._running.items()):
@@ -127,9 +151,7 @@ class BackfillJobs:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                await client.stop()
+        await _stop_all(*(c for c in (self._consumer, self._producer) if c is not None))
         self._consumer = self._producer = self._reader = None
 
     # --- the API ----------------------------------------------------------------------------------
