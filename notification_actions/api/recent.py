@@ -3,7 +3,10 @@
 A bounded table in each worker process, filled from the outcomes topic (the
 audit trail, one record per fire attempt, whichever worker fired it): a
 group-less consumer reads the last :data:`WARM_RECORDS` records of each
-partition at start, then follows the topic. It keeps the newest
+partition at start (fewer when the partitions hold more than
+:data:`MAX_ENTRIES` in all: no more than can be kept), then follows the topic,
+:data:`BATCH_RECORDS` at a time so that the deliveries beside it on the event
+loop are never held up for long. It keeps the newest
 :data:`PER_ACTION` attempts of an action and at most :data:`MAX_ENTRIES`
 attempts in all (the actions that fired least recently are forgotten first),
 so its memory is bounded whatever the tenants do: at most ~200 bytes an entry,
@@ -30,6 +33,10 @@ __all__ = ["RecentOutcomes"]
 PER_ACTION = 100
 MAX_ENTRIES = 200_000
 WARM_RECORDS = 50_000
+#: records handled between two returns to the event loop: 5,000 held it ~100 ms at a time at start
+BATCH_RECORDS = 500
+#: bytes of one fetch answer: aiokafka decodes an answer in one go (50 MB by default; ~8 MB at start held the loop ~100 ms)
+FETCH_BYTES = 256 * 1024
 ERROR_CHARS = 300
 
 
@@ -94,7 +101,8 @@ class RecentOutcomes:
 
     async def _follow(self) -> None:
         topic = self.settings.outcomes_topic
-        consumer = AIOKafkaConsumer(**client_config(self.settings), enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**client_config(self.settings), enable_auto_commit=False,
+                                    fetch_max_bytes=FETCH_BYTES, max_partition_fetch_bytes=FETCH_BYTES)
         await consumer.start()
         try:
             tps: list[TopicPartition] = []
@@ -105,15 +113,16 @@ class RecentOutcomes:
                     await asyncio.sleep(1.0)
             consumer.assign(tps)
             begins, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
+            warm = min(WARM_RECORDS, MAX_ENTRIES // len(tps))  # no more than can be kept
             for tp in tps:
-                consumer.seek(tp, max(begins[tp], ends[tp] - WARM_RECORDS))
+                consumer.seek(tp, max(begins[tp], ends[tp] - warm))
             self._by_action.clear()
             self._size = 0
             behind = {tp for tp in tps if ends[tp] > begins[tp]}
             if not behind:
                 self.ready.set()
             while True:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_RECORDS)
                 for tp, records in batches.items():
                     for record in records:
                         try:
