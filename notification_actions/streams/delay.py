@@ -104,9 +104,9 @@ class DelayQueue:
             heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 3) * 1000),
         )
         producer = AIOKafkaProducer(**connection, acks="all", enable_idempotence=True)
-        await producer.start()
-        await consumer.start()
-        try:
+        try:  # the starts too: a consumer that fails to start (or a cancel between) must not leave the producer up
+            await producer.start()
+            await consumer.start()
             self.delays = tier_topics(self.settings, await consumer.topics())
             removed = sorted(set(self.delays) - set(self.settings.retry_topics()))
             if removed:
