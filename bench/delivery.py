@@ -115,14 +115,20 @@ class DeliveryBench:
             stats = self.sink.wait_count(n, timeout=30 + n / 10)
         finally:
             sampler.stop()
-        self.r.expect(f"end to end full speed run {rep + 1}, deliveries", stats["count"], n)
-        if stats["count"] < n:
-            self.log(f"  shortfall: {stats['count']} of {n}; worker log tail:\n{self.worker.tail()}")
-        rate, cpu = sink_rate(stats), cpu_per_delivery(sampler, stats)
-        self.r.add("e2e_full", rate)
-        self.r.add("e2e_cpu", cpu)
-        self.log(f"  end to end, full speed, rep {rep + 1}: {rate:,.0f} deliveries/s, {cpu:,.0f} µs CPU/delivery")
+        self._drained("end to end, full speed", "e2e_full", "e2e_cpu", rep, stats, sampler, self.worker)
         self._http_peer(rep)
+
+    def _drained(self, what: str, rate_key: str, cpu_key: str, rep: int, stats: dict, sampler: CpuSampler,
+                 proc: Proc) -> None:
+        """Record one full-speed drain at the sink: its count against N, deliveries/s and CPU per delivery."""
+        n = self.plan.e2e_events
+        self.r.expect(f"{what} run {rep + 1}, deliveries", stats["count"], n)
+        if stats["count"] < n:
+            self.log(f"  shortfall: {stats['count']} of {n}; log tail:\n{proc.tail()}")
+        rate, cpu = sink_rate(stats), cpu_per_delivery(sampler, stats)
+        self.r.add(rate_key, rate)
+        self.r.add(cpu_key, cpu)
+        self.log(f"  {what}, rep {rep + 1}: {rate:,.0f} deliveries/s, {cpu:,.0f} µs CPU/delivery")
 
     def _http_peer(self, rep: int) -> None:
         """The faust-http peer on N events of its own topic: publish, start it, count at the sink, stop it."""
@@ -147,14 +153,8 @@ class DeliveryBench:
         finally:
             sampler.stop()
             peer.stop(timeout=30)
-        self.r.expect(f"faust-http peer run {rep + 1}, deliveries", stats["count"], n)
-        if stats["count"] < n:
-            self.log(f"  shortfall: {stats['count']} of {n}; peer log tail:\n{peer.tail()}")
-        rate, cpu = sink_rate(stats), cpu_per_delivery(sampler, stats)
-        self.r.add("e2e_http_peer", rate)
-        self.r.add("e2e_http_peer_cpu", cpu)
-        self.log(f"  faust-http peer (bare Faust + one POST per event), rep {rep + 1}: {rate:,.0f} deliveries/s, "
-                 f"{cpu:,.0f} µs CPU/delivery")
+        self._drained("faust-http peer (bare Faust + one POST per event)", "e2e_http_peer", "e2e_http_peer_cpu",
+                      rep, stats, sampler, peer)
 
     def _fixed_rate(self, rate: int, rep: int) -> None:
         t = self.plan.targets

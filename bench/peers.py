@@ -106,15 +106,15 @@ def faust_http_app():
 
     @app.agent(topic)
     async def post(stream) -> None:
-        pool = httpx.Limits(max_connections=in_flight * 2, max_keepalive_connections=in_flight * 2)
         slots = asyncio.Semaphore(in_flight)
         tasks: set[asyncio.Task] = set()
-        transport = None
         if ENV("BENCH_PEER_TRANSPORT", "aiohttp") == "aiohttp":
             from notification_actions.registrations.support.transport import AiohttpTransport
 
-            transport = AiohttpTransport(max_connections=in_flight * 2)
-        async with httpx.AsyncClient(timeout=15.0, limits=pool, transport=transport) as client:
+            transport: httpx.AsyncBaseTransport = AiohttpTransport(max_connections=in_flight * 2)
+        else:  # httpx's own pool (httpcore)
+            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=in_flight * 2))
+        async with httpx.AsyncClient(timeout=15.0, transport=transport) as client:
 
             async def fire(org: str, body: bytes) -> None:
                 try:
