@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gzip
 import socket
+from types import SimpleNamespace
 
 import aiohttp
 import httpx
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from notification_actions.errors import PermanentDeliveryError, RetryableDeliveryError
 from notification_actions.registrations.support.transport import new_client
+from notification_actions.registrations.support import http
 from notification_actions.registrations.support.http import classify_exception
 
 
@@ -241,3 +243,28 @@ async def test_the_short_send_sends_what_httpx_layers_send_and_auth_still_takes_
     assert server.headers(2)["authorization"] == ["Basic amFuZTpzM2NyZXQ="]
     assert server.headers(3)["authorization"] == ["Basic am9lOnB3"]
     assert "authorization" not in server.headers(0)
+
+
+def _context(client: httpx.AsyncClient, timeout: float = 5.0) -> SimpleNamespace:
+    return SimpleNamespace(http=client, settings=SimpleNamespace(http_timeout_seconds=timeout))
+
+
+async def test_an_answer_with_a_header_that_is_not_ascii_is_classified_as_any_other():
+    """The endpoint chooses its headers: one in Latin-1 once made ``send`` raise UnicodeEncodeError (not a
+    DeliveryError), so a 200 was dead-lettered as a registration bug and a 503 was never retried."""
+
+    async def answer(reader, writer):
+        request = await reader.readuntil(b"\r\n\r\n")
+        status = b"503 Busy" if b"/busy" in request.split(b"\r\n", 1)[0] else b"200 OK"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nX-Note: caf\xe9\r\nRetry-After: 7\r\nConnection: close\r\n"
+                     b"Content-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(answer) as url, new_client(timeout=5, max_connections=4) as client:
+        ok = await http.send(_context(client), "POST", url + "/hook", service="webhook", content=b"{}")
+        with pytest.raises(RetryableDeliveryError) as busy:
+            await http.send(_context(client), "POST", url + "/busy", service="webhook", content=b"{}")
+    assert (ok.status_code, ok.content, ok.headers["x-note"]) == (200, b"ok", "café")
+    assert (busy.value.status, busy.value.retry_after) == (503, 7.0)
+    assert "HTTP 503 from http://127.0.0.1" in busy.value.message

@@ -66,7 +66,7 @@ MAX_RESPONSE_WAIT_SECONDS = 86_400.0
 _REDACTED = "[redacted]"
 _RETRYABLE_STATUSES = frozenset({408, 429})
 # Headers that describe the wire form of a body; dropped when the body is rebuilt in memory.
-_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 
 
 def origin(url: httpx.URL | str) -> str:
@@ -347,7 +347,8 @@ async def send(
         raise classify_exception(exc, service=service, redact=redact) from exc
     response = httpx.Response(
         streamed.status_code,
-        headers=[(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _WIRE_HEADERS],
+        # as the endpoint sent them: bytes (decoded and encoded again, a Latin-1 value raised UnicodeEncodeError)
+        headers=[(k, v) for k, v in streamed.headers.raw if k.lower() not in _WIRE_HEADERS],
         content=body,
         request=streamed.request,
         extensions=streamed.extensions,
