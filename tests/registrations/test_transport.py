@@ -268,3 +268,17 @@ async def test_an_answer_with_a_header_that_is_not_ascii_is_classified_as_any_ot
     assert (ok.status_code, ok.content, ok.headers["x-note"]) == (200, b"ok", "café")
     assert (busy.value.status, busy.value.retry_after) == (503, 7.0)
     assert "HTTP 503 from http://127.0.0.1" in busy.value.message
+
+
+async def test_an_answer_cut_short_is_a_retryable_error_of_its_endpoint():
+    async def cut(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(cut) as url, new_client(timeout=5, max_connections=4) as client:
+        with pytest.raises(RetryableDeliveryError) as caught:
+            await http.send(_context(client), "POST", url + "/secret-path-token", service="webhook", content=b"{}")
+    assert isinstance(caught.value.__cause__, httpx.TransportError)
+    assert caught.value.message.startswith("webhook: ") and "secret-path-token" not in caught.value.message
