@@ -35,6 +35,10 @@ from notification_actions.tables.integrations import IntegrationsTable
 
 log = logging.getLogger(__name__)
 
+#: what an outcome keeps of an attempt's ``detail`` and ``error``, in characters: the endpoint chooses
+#: both (Jira's issue key, an error's body excerpt), and an outcome too large for the broker stops the worker
+OUTCOME_TEXT_CHARS = 1000
+
 __all__ = ["Firing", "ids", "last_error", "redact"]
 
 
@@ -167,13 +171,13 @@ class Firing:
         if error is None:
             return Outcome(
                 status=fired.status if fired else None,
-                detail=redact(fired.detail, integration) if fired else "",
+                detail=redact(fired.detail, integration)[:OUTCOME_TEXT_CHARS] if fired else "",
                 **base,
             )
         return Outcome(
             status=getattr(error, "status", None),
             error_class=type(error).__name__,
-            error=(redact(str(error), integration) or type(error).__name__)[:1000],
+            error=(redact(str(error), integration) or type(error).__name__)[:OUTCOME_TEXT_CHARS],
             code=getattr(error, "code", None) if isinstance(error, DeliveryError) else None,
             **base,
         )
