@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gzip
 import socket
+import tracemalloc
+import zlib
 from types import SimpleNamespace
 
 import aiohttp
@@ -282,3 +284,54 @@ async def test_an_answer_cut_short_is_a_retryable_error_of_its_endpoint():
             await http.send(_context(client), "POST", url + "/secret-path-token", service="webhook", content=b"{}")
     assert isinstance(caught.value.__cause__, httpx.TransportError)
     assert caught.value.message.startswith("webhook: ") and "secret-path-token" not in caught.value.message
+
+
+def _gzip(data: bytes) -> bytes:
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return squeeze.compress(data) + squeeze.flush()
+
+
+async def test_a_compressed_answer_is_decoded_within_the_bound_in_memory_too():
+    """An endpoint may compress though asked not to (``accept-encoding: identity``). httpx expanded each
+    64 KiB chunk whole: 200 KB of gzip (200 MB of zeros) cost ~150 MB for one delivery, and a second
+    layer (``gzip, gzip``) is far more. Each layer now gives at most MAX_RESPONSE_BYTES."""
+    zeros = b"\0" * (200 * 1024 * 1024)
+    bomb = _gzip(zeros)
+    answers = {
+        "/bomb": (bomb, "gzip"),
+        "/twice": (_gzip(bomb), "gzip, gzip"),
+        "/json": (_gzip(b'{"ok": true, "ts": "1.2"}'), "gzip"),
+        "/deflate": (zlib.compress(b"plain deflate"), "deflate"),
+        "/raw-deflate": (zlib.compress(b"raw deflate")[2:-4], "deflate"),
+        "/br": (b"not decoded", "br"),
+    }
+
+    async def answer(request):
+        body, coding = answers[request.path]
+        return web.Response(body=body, headers={"Content-Encoding": coding})
+
+    async with Server(answer) as server, new_client(timeout=10, max_connections=4) as client:
+        tracemalloc.start()
+        try:
+            got = {path: await http.send(_context(client, 10), "POST", server.url + path, service="webhook",
+                                         content=b"{}") for path in answers}
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert got["/bomb"].content == got["/twice"].content == zeros[:http.MAX_RESPONSE_BYTES]
+    assert peak < 16 * http.MAX_RESPONSE_BYTES, f"peak {peak / 2**20:.0f} MiB while reading"
+    assert got["/json"].content == b'{"ok": true, "ts": "1.2"}' and got["/json"].json()["ts"] == "1.2"
+    assert got["/deflate"].content == b"plain deflate" and got["/raw-deflate"].content == b"raw deflate"
+    assert got["/br"].content == b"not decoded"  # as httpx passes over a coding it cannot decode
+    assert all("content-encoding" not in r.headers for r in got.values())
+    assert all(dict(server.headers(i))["accept-encoding"] == ["identity"] for i in range(len(answers)))
+
+
+async def test_a_compressed_answer_that_does_not_decode_is_a_permanent_error():
+    async def answer(request):
+        return web.Response(status=200, body=b"\x1f\x8bnot gzip at all", headers={"Content-Encoding": "gzip"})
+
+    async with Server(answer) as server, new_client(timeout=5, max_connections=4) as client:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await http.send(_context(client), "POST", server.url + "/x", service="webhook", content=b"{}")
+    assert isinstance(caught.value.__cause__, httpx.DecodingError)

@@ -20,6 +20,10 @@ applies its own, tighter bounds on top (``streams/retry.py``, ``streams/pacing.p
   reports as ``check_url_at_fire`` does: an address it refuses is permanent
   (``ssrf_blocked``), a name that does not resolve retryable (``dns_error``).
 
+At most :data:`MAX_RESPONSE_BYTES` of an answer are read, and one compressed
+though ``accept-encoding: identity`` asked it not to be is decoded with each
+layer bounded to as many (``_decoded``): its memory is bounded, not only its size.
+
 Messages name the service, the status and ``scheme://host`` of the endpoint,
 plus at most 200 characters of the response body. Full URLs never appear in
 them, because the URL of a Discord, Teams or generic webhook is itself a secret.
@@ -33,7 +37,8 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Iterable
+import zlib
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
@@ -67,6 +72,8 @@ _REDACTED = "[redacted]"
 _RETRYABLE_STATUSES = frozenset({408, 429})
 # Headers that describe the wire form of a body; dropped when the body is rebuilt in memory.
 _WIRE_HEADERS = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
+# The codings httpx decodes (``httpx._decoders.SUPPORTED_DECODERS`` without brotli and zstd), as zlib's wbits.
+_DECOMPRESS_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 def origin(url: httpx.URL | str) -> str:
@@ -293,15 +300,36 @@ def classify_exception(exc: Exception, *, service: str, redact: Iterable[str] = 
     return PermanentDeliveryError(message, code=name)
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
+async def _read_capped(chunks: AsyncIterator[bytes]) -> bytes:
+    got: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
+    async for chunk in chunks:
+        got.append(chunk)
         size += len(chunk)
         if size >= MAX_RESPONSE_BYTES:
             break
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+    return b"".join(got)[:MAX_RESPONSE_BYTES]
+
+
+def _decoded(raw: bytes, codings: list[str], request: httpx.Request) -> bytes:
+    """``raw`` decoded as httpx decodes ``Content-Encoding`` (gzip and deflate, raw deflate too, in the
+    reverse of the order applied; any other coding passed over), but each layer gives at most
+    :data:`MAX_RESPONSE_BYTES`: httpx expands every chunk whole, and 200 KB of gzip is 200 MB of
+    zeros (a layer more, and it is far beyond any worker's memory)."""
+    for coding in reversed([c.strip().lower() for c in codings]):
+        wbits = _DECOMPRESS_WBITS.get(coding)
+        if wbits is None:
+            continue
+        try:
+            raw = zlib.decompressobj(wbits).decompress(raw, MAX_RESPONSE_BYTES)
+        except zlib.error as exc:
+            if coding != "deflate":
+                raise httpx.DecodingError(str(exc), request=request) from exc
+            try:  # a raw deflate stream, as httpx also accepts
+                raw = zlib.decompressobj(-zlib.MAX_WBITS).decompress(raw, MAX_RESPONSE_BYTES)
+            except zlib.error as again:
+                raise httpx.DecodingError(str(again), request=request) from again
+    return raw
 
 
 async def send(
@@ -338,7 +366,11 @@ async def send(
             async with context.http.stream(
                 method, url, headers=headers, timeout=timeout, follow_redirects=False, **kwargs
             ) as streamed:
-                body = await _read_capped(streamed)
+                if streamed.is_stream_consumed:  # built whole in memory (``httpx.MockTransport``): no wire
+                    body = streamed.content[:MAX_RESPONSE_BYTES]
+                else:  # the bytes on the wire, at most the bound; decoded after, each layer bounded too
+                    body = _decoded(await _read_capped(streamed.aiter_raw()),
+                                    streamed.headers.get_list("content-encoding", split_commas=True), streamed.request)
     except TimeoutError as exc:  # the overall deadline, not one of httpx's own timeouts
         raise RetryableDeliveryError(
             f"{service}: no complete answer from {origin(url)} within {timeout}s", code="timeout"
