@@ -17,7 +17,11 @@ A record too large for the producer (raised at once) or for the broker (the
 future fails) is written again smaller when the caller says how to — a dead
 letter or a parked delivery keeps its key and headers, and its value is cut
 to fit (``na-truncated`` tells how long it was; :func:`truncated`) — so one
-oversized record is never a crash loop.
+oversized record is never a crash loop. (Faust wraps the producer's own refusal
+in ``ProducerSendError``; :func:`publish` raises the refusal itself, so that it
+is seen as too large: before, a dead letter just over the producer's limit
+stopped the worker.) :func:`max_value_bytes` tells a caller beforehand how large
+a value may be.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ from dataclasses import dataclass
 
 import faust
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
+from faust.exceptions import ProducerSendError
 
 from notification_actions.kafka import headers as h
 
-__all__ = ["Written", "collecting", "confirm", "publish", "send", "truncated"]
+__all__ = ["Written", "collecting", "confirm", "max_value_bytes", "publish", "send", "truncated"]
 
 TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 #: value sizes a too-large record is cut to, in turn (None: what fits the producer's request size)
@@ -69,10 +74,7 @@ class Written:
         cut = CUTS[self.cut]
         if cut is not None:
             return cut
-        conf = getattr(getattr(self.topic, "app", None), "conf", None)
-        request = getattr(conf, "producer_max_request_size", 1_000_000)
-        headers = sum(len(k) + len(v or b"") for k, v in self.fields.get("headers") or ())
-        return request - headers - len(self.fields.get("key") or b"") - FRAMING
+        return max_value_bytes(self.topic, self.fields.get("key"), self.fields.get("headers"))
 
     async def _send_cut(self) -> Awaitable:
         """Send again with the value cut to the size ``cut`` names (or a smaller one, if that is still
@@ -131,9 +133,23 @@ async def publish(topic: faust.TopicT, *, key: bytes | None = None, value: bytes
     builds a message, a pending message and a future message per record, runs the codecs and calls
     every sensor twice; a bare Faust agent pays ~180 µs of CPU per awaited send, aiokafka's own send
     ~12 µs (``docs/benchmarks.md``, issue 16, third round)."""
-    return await topic.app.producer.send(
-        topic.get_topic_name(), key, value, partition=None, timestamp=None, headers=list(headers or ()),
-    )
+    try:
+        return await topic.app.producer.send(
+            topic.get_topic_name(), key, value, partition=None, timestamp=None, headers=list(headers or ()),
+        )
+    except ProducerSendError as exc:
+        if isinstance(exc.__cause__, TOO_LARGE):  # the producer's own refusal, wrapped by Faust
+            raise exc.__cause__ from None
+        raise
+
+
+def max_value_bytes(topic: faust.TopicT, key: bytes | None = None, headers: list | None = None) -> int:
+    """The largest value a record of ``topic`` with ``key`` and ``headers`` may have: the producer's
+    request size (``producer_max_request_size``) less the key, the headers and :data:`FRAMING`."""
+    conf = getattr(getattr(topic, "app", None), "conf", None)
+    request = getattr(conf, "producer_max_request_size", 1_000_000)
+    size = sum(len(k) + len(v or b"") for k, v in headers or ())
+    return request - size - len(key or b"") - FRAMING
 
 
 async def confirm(caused: list[Written]) -> None:

@@ -11,7 +11,9 @@ what Faust skipped, stops the worker, so nothing is committed past it.
 A valid event meets only the actions of its (organization, trigger) through
 the index, then, in order: enabled, project scope, conditions, throttle. Each
 survivor becomes a ``Delivery`` keyed by its target, so one target's
-deliveries share a partition and keep their order.
+deliveries share a partition and keep their order. An event one of whose
+deliveries would be larger than a record may hold goes to the events DLQ
+(``DeliveryTooLarge``), none of its deliveries sent.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from notification_actions.settings import Settings
 from notification_actions.models.delivery import Delivery, Origin
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash, ConsumeLoop
-from notification_actions.kafka.produced import send
+from notification_actions.kafka.produced import max_value_bytes, send
 from notification_actions.streams.dead_letters import DeadLetters
 from notification_actions.tables.actions import ActionIndex
 from notification_actions.tables.throttle import ThrottleTable
@@ -118,8 +120,23 @@ class MatchingStage:
         self._valid_counter(checked.trigger).inc()
         if not self.index.lookup(checked.organization_id, checked.trigger):
             return  # most events: no action of their (organization, trigger); no Origin, no Event built
-        for delivery in self.match(checked.event(), Origin.of(event)):
-            await send(self.deliveries, key=delivery.target_key.encode(), value=delivery.to_bytes())
+        records = [(d, d.target_key.encode(), d.to_bytes()) for d in self.match(checked.event(), Origin.of(event))]
+        for delivery, key, value in records:  # all or none: a refused one would leave the event half sent
+            if len(value) > (limit := max_value_bytes(self.deliveries, key)):
+                await self._too_large(event, delivery, len(value), limit)
+                return
+        for _, key, value in records:
+            await send(self.deliveries, key=key, value=value)
+
+    async def _too_large(self, event: faust.EventT, delivery: Delivery, size: int, limit: int) -> None:
+        """A valid event whose delivery (the event and its action together) is more than a record may hold:
+        the event goes to the events DLQ, saying so; none of its deliveries is sent."""
+        why = (f"its delivery to action {delivery.action.id} would be {size:,} bytes, more than the {limit:,} a "
+               f"record may hold (the producer's max request size less key and framing): a delivery carries the "
+               f"action beside the event, so events must stay well under MAX_EVENT_BYTES "
+               f"({self.settings.max_event_bytes:,})")
+        log.warning("event %s at %s to the events DLQ: %s", delivery.event.id, Origin.of(event), why)
+        await self.dead_events.send_record(event, [Problem("", why)], error_class="DeliveryTooLarge")
 
     def _valid_counter(self, trigger: ActionTrigger) -> Any:
         """``events_consumed_total{trigger, "valid"}``, looked up once per trigger (``labels()`` per

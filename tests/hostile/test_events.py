@@ -96,3 +96,39 @@ async def test_an_event_keyed_by_another_organization_goes_to_the_dlq(pipeline, 
     [got] = await sink.wait_for(1, 30, path_prefix=f"/keyed/{org}")
     assert got.json()["event"]["id"] == f"fine{org}"
     await bystander_still_served(pipeline, sink)
+
+
+async def test_an_event_whose_delivery_would_not_fit_a_record_goes_to_the_dlq_and_stops_nobody(pipeline, sink):
+    """An event under MAX_EVENT_BYTES is valid, but its delivery carries the action beside it: the record was
+    larger than the producer allows, and the refusal (wrapped by Faust as ProducerSendError) was not seen
+    as "too large" anywhere: matching failed, its dead letter failed the same way, and the worker stopped —
+    then its successor read the same event. Now the event goes to the events DLQ, saying why: untouched
+    when it fits a record with the reasons, cut (``na-truncated``) when only it does."""
+    from tests.hostile.conftest import bystander_still_served, new_org
+    from tests.support.kafka import consume_until
+    from tests.support.pipeline import action, event
+
+    wide, full = new_org(), new_org()  # an action with a 20 KB template; an event at the very limit
+    await pipeline.put_actions(action(f"big{wide}", wide, f"{sink.url}/big/{wide}", template="x" * 20_000),
+                               action(f"big{full}", full, f"{sink.url}/big/{full}"))
+    pipeline.wait_actions(wide, lambda a: f"big{wide}" in a)
+    pipeline.wait_actions(full, lambda a: f"big{full}" in a)
+    sent = {wide: event(f"big{wide}", wide, note="x" * 985_000), full: event(f"big{full}", full, note="x" * 999_700)}
+    for org, big in sent.items():
+        assert len(orjson.dumps(big)) <= 1_000_000  # MAX_EVENT_BYTES: a valid event
+        await pipeline.publish(big, event(f"fine{org}", org))
+    ids = {f"big{org}".encode(): org for org in sent}
+    dead = await consume_until(pipeline.bootstrap, pipeline.topic("events_dlq"),
+                               lambda rs: len({(r.value or b"")[:40] for r in rs if any(i in (r.value or b"")[:40] for i in ids)}) == 2)
+    got = {ids[i]: r for r in dead for i in ids if i in (r.value or b"")[:40]}
+    for org, record in got.items():
+        assert record.headers["na-error-class"] == "DeliveryTooLarge"
+        assert f"action big{org}" in record.headers["na-error-message"]
+        assert "MAX_EVENT_BYTES" in record.headers["na-error-message"]
+    assert got[wide].value == orjson.dumps(sent[wide]) and "na-truncated" not in got[wide].headers  # untouched
+    assert orjson.dumps(sent[full]).startswith(got[full].value)  # cut to what a record holds, the length said
+    assert got[full].headers["na-truncated"] == str(len(orjson.dumps(sent[full])))
+    for org in sent:
+        [fine] = await sink.wait_for(1, 30, path_prefix=f"/big/{org}")
+        assert fine.json()["event"]["id"] == f"fine{org}"
+    await bystander_still_served(pipeline, sink)
