@@ -120,8 +120,13 @@ class MatchingStage:
         self._valid_counter(checked.trigger).inc()
         if not self.index.lookup(checked.organization_id, checked.trigger):
             return  # most events: no action of their (organization, trigger); no Origin, no Event built
-        records = [(d, d.target_key.encode(), d.to_bytes()) for d in self.match(checked.event(), Origin.of(event))]
-        for delivery, key, value in records:  # all or none: a refused one would leave the event half sent
+        await self._send(event, self.match(checked.event(), Origin.of(event)))
+
+    async def _send(self, event: faust.EventT, deliveries: list[Delivery]) -> None:
+        """Write ``event``'s deliveries; all or none: when one would not fit a record, the event goes to
+        the events DLQ instead (a refused one would leave the event half sent)."""
+        records = [(d, d.target_key.encode(), d.to_bytes()) for d in deliveries]
+        for delivery, key, value in records:
             if len(value) > (limit := max_value_bytes(self.deliveries, key)):
                 await self._too_large(event, delivery, len(value), limit)
                 return

@@ -24,7 +24,6 @@ from notification_actions.errors import InvalidEvent
 from notification_actions.kafka import headers as h
 from notification_actions.kafka.gaps import GapReader
 from notification_actions.kafka.loop import Crash
-from notification_actions.kafka.produced import send
 from notification_actions.models import decode_event
 from notification_actions.models.delivery import Origin
 from notification_actions.models.replay import ReplayRequest
@@ -69,6 +68,7 @@ class ReplayStage(MatchingStage):
         self.counts["valid"] += 1
         if not request.takes_event(decoded):
             return
-        for delivery in self.match(decoded, request.source, takes=request.takes_action, throttle=request.throttle):
+        deliveries = self.match(decoded, request.source, takes=request.takes_action, throttle=request.throttle)
+        for delivery in deliveries:
             delivery.force = request.force
-            await send(self.deliveries, key=delivery.target_key.encode(), value=delivery.to_bytes())
+        await self._send(event, deliveries)
