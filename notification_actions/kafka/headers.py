@@ -30,6 +30,7 @@ LAST_ERROR = "na-last-error"
 FAILED_AT = "na-failed-at"
 REPLAY = "na-replay"  # a record of the replay topic: its scope and flags (models/replay.py)
 TRUNCATED = "na-truncated"  # a value cut to fit the broker: its length before (kafka/produced.py)
+HEADERS_DROPPED = "na-headers-dropped"  # a dead letter's original headers, left out to keep its value: how many, how large
 
 MAX_HEADER_TEXT = 2000
 

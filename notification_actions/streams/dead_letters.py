@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
-from notification_actions.kafka.produced import send
+from notification_actions.kafka.produced import max_value_bytes, send
 from notification_actions.models.delivery import Delivery, Origin, Outcome
 from notification_actions.models.enums import ActionService
 from notification_actions.models.integration import MASK
@@ -67,6 +67,19 @@ def _headers(
             **(after or {}),
         }
     )
+
+
+def _beside(topic: faust.TopicT, key: bytes | None, value: bytes | None, original: list, why: list) -> list:
+    """The record's own headers and ours — unless its own take the room its value needs: then ours alone,
+    and how many of its own were left out. The broker takes a record a little larger than our producer
+    may write, and ours come on top; the value (the event itself) matters more than its headers. A value
+    too large even without them keeps them when they fit at all, and is cut (``produced.py``)."""
+    size = len(value or b"")
+    room = max_value_bytes(topic, key, original + why)
+    if room >= size or (room >= 0 and max_value_bytes(topic, key, why) < size):
+        return original + why
+    size = sum(len(k) + len(v or b"") for k, v in original)
+    return why + [(h.HEADERS_DROPPED, f"{len(original)} headers, {size:,} bytes".encode())]
 
 
 def _original_headers(event: faust.EventT) -> list[tuple[str, bytes]]:
@@ -182,7 +195,8 @@ class DeadLetters:
             error_class, summary, origin, {h.ERROR_FIELDS: h.problems_text(problems)},
             {h.ORIGIN_TIMESTAMP: _kafka_ms(event.message.timestamp), h.FAILED_AT: h.now_iso()},
         )
-        await send(self.topic, cut=True, key=event.key, value=event.value, headers=_original_headers(event) + why)
+        headers = _beside(self.topic, event.key, event.value, _original_headers(event), why)
+        await send(self.topic, cut=True, key=event.key, value=event.value, headers=headers)
 
     async def send_report(
         self, event: faust.EventT, problems: list[Problem], *, error_class: str, secret: bool = False

@@ -132,3 +132,23 @@ async def test_an_event_whose_delivery_would_not_fit_a_record_goes_to_the_dlq_an
         [fine] = await sink.wait_for(1, 30, path_prefix=f"/big/{org}")
         assert fine.json()["event"]["id"] == f"fine{org}"
     await bystander_still_served(pipeline, sink)
+
+
+async def test_an_invalid_event_with_headers_too_large_to_keep_beside_the_reasons_is_dead_lettered_without_them(
+        pipeline, sink):
+    """The broker takes a record a little over the producer's limit (its own is 1 MiB); its dead letter adds
+    the reasons. With ~1 MB of the producer's own headers, no cut of the value made it fit, and the
+    worker stopped on the write. Now the original headers are left out, and ``na-headers-dropped`` says so."""
+    from tests.hostile.conftest import bystander_still_served, new_org
+    from tests.support.kafka import consume_until, produce_each
+
+    org = new_org()
+    value = b'{"id": "heavy-' + str(org).encode() + b'", "not": "an event"'  # not JSON: an invalid event
+    headers = [(f"x-pad-{i}", b"p" * 99_950) for i in range(10)]  # the broker takes them; with our reasons, over
+    await produce_each(pipeline.bootstrap, [(pipeline.events_topic(), str(org).encode(), value, headers)])
+    dead = await consume_until(pipeline.bootstrap, pipeline.topic("events_dlq"), lambda rs: any(r.value == value for r in rs))
+    [record] = [r for r in dead if r.value == value]
+    assert record.headers["na-error-class"] == "InvalidEvent" and "not valid JSON" in record.headers["na-error-message"]
+    assert not any(k.startswith("x-pad-") for k in record.headers)
+    assert record.headers["na-headers-dropped"] == f"10 headers, {sum(len(k) + len(v) for k, v in headers):,} bytes"
+    await bystander_still_served(pipeline, sink)
