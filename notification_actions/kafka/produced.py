@@ -36,7 +36,7 @@ from faust.exceptions import ProducerSendError
 
 from notification_actions.kafka import headers as h
 
-__all__ = ["Written", "collecting", "confirm", "max_value_bytes", "publish", "send", "truncated"]
+__all__ = ["Written", "collecting", "confirm", "header_bytes", "max_value_bytes", "publish", "send", "truncated"]
 
 TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 #: value sizes a too-large record is cut to, in turn (None: what fits the producer's request size)
@@ -148,8 +148,12 @@ def max_value_bytes(topic: faust.TopicT, key: bytes | None = None, headers: list
     request size (``producer_max_request_size``) less the key, the headers and :data:`FRAMING`."""
     conf = getattr(getattr(topic, "app", None), "conf", None)
     request = getattr(conf, "producer_max_request_size", 1_000_000)
-    size = sum(len(k) + len(v or b"") for k, v in headers or ())
-    return request - size - len(key or b"") - FRAMING
+    return request - header_bytes(headers) - len(key or b"") - FRAMING
+
+
+def header_bytes(headers: list | None) -> int:
+    """The bytes ``headers`` take in a record: each name and value."""
+    return sum(len(k) + len(v or b"") for k, v in headers or ())
 
 
 async def confirm(caused: list[Written]) -> None:

@@ -24,7 +24,7 @@ from notification_actions.models.checks import same_organization
 from notification_actions.registrations.base import REGISTRY, FireContext
 from notification_actions.settings import Settings
 from notification_actions.tables.state import load_state
-from notification_actions.streams.firing import OUTCOME_TEXT_CHARS, redact
+from notification_actions.streams.firing import outcome_text
 
 __all__ = ["TestFireResult", "fire_once", "test_fire"]
 
@@ -77,8 +77,6 @@ async def fire_once(settings: Settings, action: NotificationAction, integration:
             result = await registration(action, context).fire(event)
         except DeliveryError as exc:
             return TestFireResult(False, (time.monotonic() - started) * 1000, exc.status,
-                                  redact(str(exc), integration)[:OUTCOME_TEXT_CHARS], type(exc).__name__, exc.code,
-                                  context.delivery_id)
+                                  outcome_text(str(exc), integration), type(exc).__name__, exc.code, context.delivery_id)
     return TestFireResult(True, (time.monotonic() - started) * 1000, result.status if result else None,
-                          redact(result.detail, integration)[:OUTCOME_TEXT_CHARS] if result else "",
-                          delivery_id=context.delivery_id)
+                          outcome_text(result.detail, integration) if result else "", delivery_id=context.delivery_id)

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from notification_actions.errors import Problem
 from notification_actions.logs import context
 from notification_actions.kafka import headers as h
-from notification_actions.kafka.produced import max_value_bytes, send
+from notification_actions.kafka.produced import header_bytes, max_value_bytes, send
 from notification_actions.models.delivery import Delivery, Origin, Outcome
 from notification_actions.models.enums import ActionService
 from notification_actions.models.integration import MASK
@@ -74,12 +74,11 @@ def _beside(topic: faust.TopicT, key: bytes | None, value: bytes | None, origina
     and how many of its own were left out. The broker takes a record a little larger than our producer
     may write, and ours come on top; the value (the event itself) matters more than its headers. A value
     too large even without them keeps them when they fit at all, and is cut (``produced.py``)."""
-    size = len(value or b"")
+    needed = len(value or b"")
     room = max_value_bytes(topic, key, original + why)
-    if room >= size or (room >= 0 and max_value_bytes(topic, key, why) < size):
+    if room >= needed or (room >= 0 and max_value_bytes(topic, key, why) < needed):
         return original + why
-    size = sum(len(k) + len(v or b"") for k, v in original)
-    return why + [(h.HEADERS_DROPPED, f"{len(original)} headers, {size:,} bytes".encode())]
+    return why + [(h.HEADERS_DROPPED, f"{len(original)} headers, {header_bytes(original):,} bytes".encode())]
 
 
 def _original_headers(event: faust.EventT) -> list[tuple[str, bytes]]:

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 #: both (Jira's issue key, an error's body excerpt), and an outcome too large for the broker stops the worker
 OUTCOME_TEXT_CHARS = 1000
 
-__all__ = ["Firing", "ids", "last_error", "redact"]
+__all__ = ["Firing", "OUTCOME_TEXT_CHARS", "ids", "last_error", "outcome_text", "redact"]
 
 
 def redact(text: str, integration: Integration | None) -> str:
@@ -61,6 +61,11 @@ def _secret_values(integration: Integration) -> list[str]:
         else:
             out.append(value.get_secret_value())
     return out
+
+
+def outcome_text(text: str, integration: Integration | None) -> str:
+    """``text`` as an outcome keeps it: credentials masked, then at most :data:`OUTCOME_TEXT_CHARS`."""
+    return redact(text, integration)[:OUTCOME_TEXT_CHARS]
 
 
 def last_error(attempt: Attempt) -> str:
@@ -171,13 +176,13 @@ class Firing:
         if error is None:
             return Outcome(
                 status=fired.status if fired else None,
-                detail=redact(fired.detail, integration)[:OUTCOME_TEXT_CHARS] if fired else "",
+                detail=outcome_text(fired.detail, integration) if fired else "",
                 **base,
             )
         return Outcome(
             status=getattr(error, "status", None),
             error_class=type(error).__name__,
-            error=(redact(str(error), integration) or type(error).__name__)[:OUTCOME_TEXT_CHARS],
+            error=outcome_text(str(error), integration) or type(error).__name__,
             code=getattr(error, "code", None) if isinstance(error, DeliveryError) else None,
             **base,
         )
